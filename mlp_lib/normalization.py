@@ -23,7 +23,8 @@ import numpy as np
 
 from mlp_lib._checks import expect_shape, float_array, positive, probability, same_dtype
 
-__all__ = ["batchnorm_forward", "batchnorm_backward", "Standardizer"]
+__all__ = ["batchnorm_forward", "batchnorm_backward", "Standardizer",
+           "batchnorm_train_kernel", "batchnorm_eval_kernel", "batchnorm_backward_kernel"]
 
 
 def _check_bool(name: str, value) -> bool:
@@ -70,27 +71,44 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, *, training,
     momentum = probability("momentum", momentum, allow_one=True)
     eps = positive("eps", eps)
 
+    if training and n < 2:
+        raise ValueError(f"x must have at least 2 rows in training mode (a batch variance needs "
+                         f"N >= 2), got shape {x.shape}")
     if training:
-        if n < 2:
-            raise ValueError(f"x must have at least 2 rows in training mode (a batch variance needs "
-                             f"N >= 2), got shape {x.shape}")
-        mean = x.mean(axis=0)
-        centered = x - mean
-        var = (centered * centered).mean(axis=0)  # biased: this is what normalizes
-        inv_std = 1.0 / np.sqrt(var + eps)
-        xhat = centered * inv_std
-        # torch keeps the unbiased variance as the running estimate of the population variance.
-        new_running_mean = (1.0 - momentum) * running_mean + momentum * mean
-        new_running_var = (1.0 - momentum) * running_var + momentum * (var * (n / (n - 1)))
-    else:
-        inv_std = 1.0 / np.sqrt(running_var + eps)
-        xhat = (x - running_mean) * inv_std
-        new_running_mean = running_mean.copy()
-        new_running_var = running_var.copy()
+        return batchnorm_train_kernel(x, gamma, beta, running_mean, running_var, momentum, eps)
+    return batchnorm_eval_kernel(x, gamma, beta, running_mean, running_var, eps)
 
-    out = gamma * xhat + beta
-    cache = {"training": training, "xhat": xhat, "gamma": gamma, "inv_std": inv_std}
+
+# The two kernels below are batchnorm_forward without its argument checks.
+# modules.BatchNorm1d checks its input once and calls them, so the formulas live
+# here only. They are arranged for speed: the only (N, D) arrays allocated are
+# the centered input and the output (xhat = xc * inv_std is never materialized),
+# because extra (N, D) temporaries cost more than the arithmetic.
+
+def batchnorm_train_kernel(x, gamma, beta, running_mean, running_var, momentum, eps):
+    """Unchecked training-mode batch norm -> (out, cache, new_running_mean, new_running_var)."""
+    n = x.shape[0]
+    mean = x.mean(axis=0)
+    xc = x - mean
+    var = np.einsum("ij,ij->j", xc, xc) / n  # biased: this is what normalizes
+    inv_std = 1.0 / np.sqrt(var + eps)
+    out = xc * (gamma * inv_std)
+    out += beta
+    # torch keeps the unbiased variance as the running estimate of the population variance.
+    new_running_mean = (1.0 - momentum) * running_mean + momentum * mean
+    new_running_var = (1.0 - momentum) * running_var + momentum * (var * (n / (n - 1)))
+    cache = {"training": True, "xc": xc, "gamma": gamma, "inv_std": inv_std}
     return out, cache, new_running_mean, new_running_var
+
+
+def batchnorm_eval_kernel(x, gamma, beta, running_mean, running_var, eps):
+    """Unchecked eval-mode batch norm -> (out, cache, copies of the running statistics)."""
+    inv_std = 1.0 / np.sqrt(running_var + eps)
+    xc = x - running_mean
+    out = xc * (gamma * inv_std)
+    out += beta
+    cache = {"training": False, "xc": xc, "gamma": gamma, "inv_std": inv_std}
+    return out, cache, running_mean.copy(), running_var.copy()
 
 
 def batchnorm_backward(dout, cache):
@@ -106,20 +124,31 @@ def batchnorm_backward(dout, cache):
     Eval mode is an affine map per feature, so ``dx = dout * gamma * inv_std``.
     Neither ``dout`` nor the cache is modified.
     """
-    if not isinstance(cache, dict) or not {"training", "xhat", "gamma", "inv_std"} <= cache.keys():
+    if not isinstance(cache, dict) or not {"training", "xc", "gamma", "inv_std"} <= cache.keys():
         raise TypeError("cache must be the cache returned by batchnorm_forward")
-    xhat, gamma, inv_std = cache["xhat"], cache["gamma"], cache["inv_std"]
+    xc = cache["xc"]
     dout = float_array("dout", dout, ndim=2)
-    expect_shape("dout", dout, xhat.shape)
-    same_dtype(dout=dout, x=xhat)
+    expect_shape("dout", dout, xc.shape)
+    same_dtype(dout=dout, x=xc)
+    return batchnorm_backward_kernel(dout, cache)
 
+
+def batchnorm_backward_kernel(dout, cache, *, input_grad=True):
+    """Unchecked ``batchnorm_backward`` -> (dx or None, dgamma, dbeta)."""
+    xc, gamma, inv_std = cache["xc"], cache["gamma"], cache["inv_std"]
     dbeta = dout.sum(axis=0)
-    dgamma = (dout * xhat).sum(axis=0)
-    if cache["training"]:
-        n = dout.shape[0]
-        dx = (gamma * inv_std / n) * (n * dout - dbeta - xhat * dgamma)
-    else:
-        dx = dout * (gamma * inv_std)
+    dgamma = np.einsum("ij,ij->j", dout, xc) * inv_std  # sum(dout * xhat)
+    if not input_grad:
+        return None, dgamma, dbeta
+    scale = gamma * inv_std
+    if not cache["training"]:
+        return dout * scale, dgamma, dbeta
+    n = dout.shape[0]
+    # gamma*inv_std/N * (N*dout - dbeta - xhat*dgamma), built in one (N, D) array
+    dx = xc * (-(inv_std * dgamma) / n)
+    dx += dout
+    dx -= dbeta / n
+    dx *= scale
     return dx, dgamma, dbeta
 
 

@@ -78,7 +78,8 @@ def dropout_forward(x, *, p, training, rng=None, mask=None):
     else:
         keep = _keep_mask("mask", mask, x.shape)
     scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
-    out = x * keep * scale
+    out = x * keep
+    out *= scale  # in place on the fresh product: one (N, D) temporary, not two
     return out, {"training": True, "mask": keep, "scale": scale}
 
 
@@ -94,7 +95,9 @@ def dropout_backward(dout, cache):
     if not cache["training"]:
         return dout.copy()
     expect_shape("dout", dout, cache["mask"].shape)
-    return dout * cache["mask"] * cache["scale"]
+    dx = dout * cache["mask"]
+    dx *= cache["scale"]
+    return dx
 
 
 # ---------------------------------------------------------------------------
