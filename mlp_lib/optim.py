@@ -36,6 +36,7 @@ for a 784x256 float64 layer).
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -106,6 +107,30 @@ def _axpy(a: float, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return out
 
 
+def _lift_scalars(step):
+    """Run ``step`` with 0-d arrays viewed as shape (1,), then restore the shapes.
+
+    numpy turns 0-d results into scalars, which the in-place arithmetic of the
+    update rules cannot write into; one wrapper keeps every rule simple.
+    """
+    @functools.wraps(step)
+    def wrapper(self, params, grads, state):
+        if not any(isinstance(x, np.ndarray) and x.ndim == 0 for x in [*params, *grads]):
+            return step(self, params, grads, state)
+        shapes = [np.shape(p) for p in params]
+
+        def lift(xs):
+            return [x.reshape(1) if isinstance(x, np.ndarray) and x.ndim == 0 else x for x in xs]
+
+        def restore(xs):
+            return [x.reshape(shape) for x, shape in zip(xs, shapes)]
+
+        lifted = {k: lift(v) if isinstance(v, list) else v for k, v in state.items()}
+        new_params, new_state = step(self, lift(params), lift(grads), lifted)
+        return restore(new_params), {k: restore(v) if isinstance(v, list) else v for k, v in new_state.items()}
+    return wrapper
+
+
 def _zeros_like_all(params) -> list[np.ndarray]:
     _check_lists(params, params)
     return [np.zeros_like(p) for p in params]
@@ -145,6 +170,7 @@ class SGD:
             return {"t": 0}
         return {"t": 0, "momentum": _zeros_like_all(params)}
 
+    @_lift_scalars
     def step(self, params, grads, state) -> tuple[list[np.ndarray], dict]:
         _check_lists(params, grads)
         keys = ("momentum",) if self.momentum != 0 else ()
@@ -195,6 +221,7 @@ class Adagrad:
         _check_lists(params, params)
         return {"t": 0, "sum": [np.full_like(p, self.initial_accumulator_value) for p in params]}
 
+    @_lift_scalars
     def step(self, params, grads, state) -> tuple[list[np.ndarray], dict]:
         _check_lists(params, grads)
         _check_state(state, len(params), ("sum",), params)
@@ -250,6 +277,7 @@ class RMSprop:
             state[k] = _zeros_like_all(params)
         return state
 
+    @_lift_scalars
     def step(self, params, grads, state) -> tuple[list[np.ndarray], dict]:
         _check_lists(params, grads)
         _check_state(state, len(params), self._keys(), params)
@@ -356,6 +384,7 @@ class Adam:
     def init_state(self, params) -> dict:
         return {"t": 0, "exp_avg": _zeros_like_all(params), "exp_avg_sq": _zeros_like_all(params)}
 
+    @_lift_scalars
     def step(self, params, grads, state) -> tuple[list[np.ndarray], dict]:
         return _adam_step(self, params, grads, state, decoupled=False, bias_correction=self.bias_correction)
 
@@ -382,6 +411,7 @@ class AdamW:
     def init_state(self, params) -> dict:
         return {"t": 0, "exp_avg": _zeros_like_all(params), "exp_avg_sq": _zeros_like_all(params)}
 
+    @_lift_scalars
     def step(self, params, grads, state) -> tuple[list[np.ndarray], dict]:
         return _adam_step(self, params, grads, state, decoupled=True, bias_correction=True)
 

@@ -261,3 +261,21 @@ def test_apply_step_rebinds_data_and_leaves_old_arrays_alone(rng):
         np.testing.assert_allclose(prm.data, oc - 0.5 * prm.grad, rtol=1e-15)
     with pytest.raises(TypeError, match=r"parameters\[0\]"):
         optim.apply_step(opt, [np.zeros(3)], state)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: optim.SGD(lr=0.1, momentum=0.9), lambda: optim.Adagrad(lr=0.1),
+    lambda: optim.RMSprop(lr=0.01, centered=True, momentum=0.5),
+    lambda: optim.Adam(lr=0.01), lambda: optim.AdamW(lr=0.01),
+])
+def test_step_keeps_zero_dimensional_parameters_as_arrays_over_several_steps(make):
+    opt = make()
+    params = [np.array(1.5), np.ones(3)]
+    state = opt.init_state(params)
+    for g in (0.3, -0.2, 0.1):
+        params, state = opt.step(params, [np.array(g), np.full(3, g)], state)
+        assert all(isinstance(p, np.ndarray) for p in params)
+        assert params[0].shape == ()
+        for value in state.values():
+            if isinstance(value, list):
+                assert all(isinstance(v, np.ndarray) for v in value)
