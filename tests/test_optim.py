@@ -209,7 +209,7 @@ def _torch_schedule_lrs(make_scheduler, base_lr, epochs):
     (optim.CosineAnnealingLR(T_max=30), lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=30)),
     (optim.CosineAnnealingLR(T_max=12, eta_min=0.01),
      lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=12, eta_min=0.01)),
-], ids=repr)
+], ids=lambda v: "torch" if getattr(v, "__name__", "") == "<lambda>" else repr(v))
 def test_schedule_matches_torch_lr_scheduler_over_30_epochs(ours, make_torch):
     base_lr = 0.3
     expected = _torch_schedule_lrs(make_torch, base_lr, 30)
