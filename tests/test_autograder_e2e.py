@@ -1,0 +1,361 @@
+"""End to end through the real sandbox: a class graded with one command, a hostile class that earns nothing
+it did not earn, Dask, the self-check, feedback, export and nbgrader's gradebook.
+
+Slow (tens of seconds): every notebook runs in its own confined process. The hostile suite needs
+root (the sandbox drops to a uid of its own; without root it cannot protect the grader).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import stat
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures"))
+
+import agtools  # noqa: E402
+from agtools import ASSIGNMENT, POINTS, WRONG, blank, filled, submit, with_cell  # noqa: E402
+from autograder import gradebook, references, results, sandbox  # noqa: E402
+from autograder.cli import main  # noqa: E402
+from autograder.course import Course  # noqa: E402
+from autograder.spec import load_spec  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("autograder-e2e")]
+
+LIMITS = {"cell_timeout": 8.0, "notebook_timeout": 40.0, "interrupt_grace": 1.0, "memory_mb": 2048,
+          "nproc": 32, "file_size_mb": 32, "output_kb": 64}
+FULL = sum(POINTS.values())
+root_only = pytest.mark.skipif(os.geteuid() != 0, reason="the hostile suite needs root (uid isolation)")
+
+
+@pytest.fixture(scope="module")
+def world_readable_tmp():
+    """A course directory others could reach: only the grader's own 0700/0600 modes protect its files."""
+    path = Path(tempfile.mkdtemp(prefix="autograder-e2e-", dir="/tmp"))
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def cli(course: Course, *args) -> int:
+    return main(["--course", str(course.root), *args])
+
+
+def scores(course, student):
+    result = results.load(course, student, ASSIGNMENT)
+    return result, result.part_points() if result else {}
+
+
+def read_csv(path):
+    return {row["student"]: row for row in csv.DictReader(io.StringIO(Path(path).read_text()))}
+
+
+# -- a normal class --------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def graded_class(world_readable_tmp):
+    course = agtools.make_course(world_readable_tmp / "class", limits=LIMITS)
+    submit(course, "good", filled())
+    submit(course, "partial", filled(WRONG))
+    submit(course, "blank", blank())
+    course.submission_dir("empty", ASSIGNMENT).mkdir(parents=True)
+    submit(course, "wrong_name", filled(), name="scratch")
+    assert cli(course, "references", "--device", "cpu") == 0
+    assert cli(course, "grade", "--workers", "2", "--no-progress") == 0
+    return course
+
+
+def test_solution_scores_everything_release_nothing_partial_exactly_its_parts(graded_class):
+    course = graded_class
+    good, pts = scores(course, "good")
+    assert (good.status, good.score, good.max_score) == ("graded", FULL, FULL) and pts == POINTS
+    blank_result, pts = scores(course, "blank")
+    assert (blank_result.status, blank_result.score) == ("graded", 0.0)
+    partial, pts = scores(course, "partial")
+    assert partial.score == FULL - POINTS["relu_forward"] - POINTS["softmax"]
+    assert pts["relu_forward"] == 0 and pts["softmax"] == 0 and pts["affine_backward"] == POINTS["affine_backward"]
+    softmax = partial.notebooks["affine"].parts["softmax"]
+    assert "wrong_axis" in softmax.diagnoses or "unstable" in softmax.diagnoses, softmax.messages
+
+
+def test_empty_folders_and_missing_notebooks_are_missing_not_dropped(graded_class):
+    for student in ("empty", "wrong_name"):
+        result, pts = scores(graded_class, student)
+        assert result.status == "missing" and result.score == 0
+
+
+def test_export_has_a_row_for_every_student_with_parts_total_and_status(graded_class, tmp_path):
+    out = tmp_path / "grades.csv"
+    assert cli(graded_class, "export", "--output", str(out)) == 0
+    rows = read_csv(out)
+    assert set(rows) == {"good", "partial", "blank", "empty", "wrong_name"}
+    assert rows["good"]["score"] == f"{FULL:g}" and rows["good"]["status"] == "graded"
+    assert rows["partial"]["relu_forward"] == "0" and rows["partial"]["affine_forward"] == "2"
+    assert rows["empty"]["status"] == "missing" and rows["empty"]["score"] == "0"
+    assert list(rows["good"])[:5] == ["student", "assignment", "status", "score", "max_score"]
+
+
+def test_grades_are_in_nbgraders_gradebook(graded_class):
+    assert gradebook.auto_scores(graded_class, ASSIGNMENT, "good") == POINTS
+    partial = gradebook.auto_scores(graded_class, ASSIGNMENT, "partial")
+    assert partial["softmax"] == 0 and partial["affine_forward"] == POINTS["affine_forward"]
+    db = Path(graded_class.db_url.split("///")[1].split("?")[0])
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+
+
+def test_feedback_explains_lost_points_without_hidden_tests_or_reference_values(graded_class):
+    assert cli(graded_class, "feedback") == 0
+    page = (graded_class.feedback_dir / "partial" / ASSIGNMENT / "affine.html").read_text()
+    assert "softmax" in page and "Likely cause" in page and "max abs error" in page
+    source = json.loads((graded_class.source_dir / ASSIGNMENT / "affine.ipynb").read_text())
+    for cell in source["cells"]:
+        for line in agtools.text(cell).split("\n"):
+            hidden = "HIDDEN TESTS" in line or "record(" in line or "from autograder" in line
+            assert not (hidden and line.strip() in page), line
+    spec = load_spec(graded_class, ASSIGNMENT)
+    data, _ = references.for_grading(graded_class, spec)
+    for part_data in data.values():
+        for case in part_data.cases:
+            for arr in case.expected.values():
+                for value in np.ravel(arr)[:50]:
+                    if len(repr(float(value))) >= 10:           # not a round number like 0.0 or 1.0
+                        assert f"{value:.5f}" not in page and repr(float(value))[:9] not in page
+
+
+def test_regrading_is_idempotent_and_a_failed_regrade_keeps_earlier_results(graded_class, monkeypatch):
+    course = graded_class
+    before = {s: course.result_path(s, ASSIGNMENT).read_bytes() for s in ("good", "partial")}
+    assert cli(course, "grade", "--student", "good", "--student", "partial", "--workers", "1", "--no-progress") == 0
+    for s in before:
+        old, new = (json.loads(x) for x in (before[s], course.result_path(s, ASSIGNMENT).read_bytes()))
+        assert (old["score"], old["status"]) == (new["score"], new["status"])
+        assert {k: v["points"] for k, v in old["notebooks"]["affine"]["parts"].items()} == \
+               {k: v["points"] for k, v in new["notebooks"]["affine"]["parts"].items()}
+    kept = {s: course.result_path(s, ASSIGNMENT).read_bytes() for s in before}
+
+    def broken(*args, **kwargs):
+        raise sandbox.SandboxError("simulated grader-side failure")
+
+    monkeypatch.setattr(sandbox, "run_notebook", broken)
+    assert cli(course, "grade", "--student", "good", "--student", "partial", "--workers", "1", "--no-progress") == 2
+    for s in kept:
+        assert course.result_path(s, ASSIGNMENT).read_bytes() == kept[s]
+    assert gradebook.auto_scores(course, ASSIGNMENT, "good") == POINTS
+
+
+def test_self_check_runs_public_cases(graded_class, capsys):
+    nb = graded_class.submission_dir("good", ASSIGNMENT) / "affine.ipynb"
+    assert cli(graded_class, "check", str(nb), "--assignment", ASSIGNMENT) == 0
+    out = capsys.readouterr().out
+    assert "public cases" in out and "ok softmax" in out
+    release = graded_class.release_dir / ASSIGNMENT / "affine.ipynb"
+    assert cli(graded_class, "check", str(release)) == 1
+    assert "public tests in softmax failed: NotImplementedError" in capsys.readouterr().out
+
+
+def test_dask_cluster_grades_like_local_workers(graded_class):
+    distributed = pytest.importorskip("distributed")
+    course = graded_class
+    expected = {s: results.load(course, s, ASSIGNMENT).part_points() for s in ("good", "partial", "blank")}
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        code = cli(course, "grade", "--scheduler", cluster.scheduler_address, "--student", "good",
+                   "--student", "partial", "--student", "blank", "--no-progress")
+    assert code == 0
+    for s, pts in expected.items():
+        assert results.load(course, s, ASSIGNMENT).part_points() == pts
+
+
+# -- a hostile class ---------------------------------------------------------------------------------
+TEST_CELLS = agtools.TEST_IDS
+
+
+def _retag_tests(nb):
+    for cell in nb["cells"]:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade_id") in TEST_CELLS:
+            meta.update(grade_id=meta["grade_id"] + "_x", grade=False, solution=True, locked=False)
+            cell["source"] = "pass"
+    return nb
+
+
+def _edit_tests(nb):
+    for cell in nb["cells"]:
+        if agtools.gid(cell) in TEST_CELLS:
+            cell["source"] = "print('tests passed')"
+    return nb
+
+
+def _delete_tests(nb):
+    nb["cells"] = [c for c in nb["cells"] if agtools.gid(c) not in TEST_CELLS]
+    return nb
+
+
+def _old_schema(nb):
+    for cell in nb["cells"]:
+        if "nbgrader" in cell.get("metadata", {}):
+            cell["metadata"]["nbgrader"]["schema_version"] = 1
+            cell["metadata"]["nbgrader"]["checksum"] = "0" * 32
+    nb["metadata"]["nbgrader"] = {"schema_version": 0}
+    return nb
+
+
+EQ_ANSWERS = {
+    "relu-forward-impl": "class Yes:\n    def __eq__(self, other):\n        return True\n"
+                         "def relu_forward(x):\n    return Yes(), x\n",
+    "softmax-impl": "class Fake:\n    def __array__(self, dtype=None, copy=None):\n"
+                    "        return np.array([object()], dtype=object)\n"
+                    "    def __eq__(self, other):\n        return True\n"
+                    "def softmax(x):\n    return Fake()\n",
+}
+
+
+def _hostile(course):
+    """student -> (notebook or bytes, expected score or (low, high), expected status prefix)."""
+    private = course.private_dir
+    spy = (f"import os\nfor p in [{str(private / 'secret')!r}, {str(course.references_dir / (ASSIGNMENT + '.npz'))!r},\n"
+           f"          {str(course.work / 'gradebook.db')!r}, {str(course.result_path('canary', ASSIGNMENT))!r},\n"
+           f"          {str(course.submission_dir('canary', ASSIGNMENT) / 'affine.ipynb')!r}]:\n"
+           "    try:\n        print('LEAK', open(p, 'rb').read()[:64])\n"
+           "    except Exception as e:\n        print('blocked', type(e).__name__)\n"
+           f"try:\n    open({str(course.result_path('canary', ASSIGNMENT))!r}, 'w').write('{{}}')\n"
+           "except Exception as e:\n    print('blocked', type(e).__name__)\n")
+    forged = ("from autograder import harness\nimport json, os\nout = harness._JOB.outputs_dir if harness._JOB else '.'\n"
+              "for pid, part in (harness._JOB.parts.items() if harness._JOB else []):\n"
+              "    json.dump({'error': None, 'modules': {}}, open(os.path.join(out, pid + '.json'), 'w'))\n"
+              "    for i in range(part['n_cases']):\n"
+              "        json.dump({'error': None, 'warnings': []}, open(os.path.join(out, f'{pid}__{i}.json'), 'w'))\n"
+              "        for name in part['outputs']:\n"
+              "            np.save(os.path.join(out, f'{pid}__{i}__out__{name}.npy'), np.zeros(3))\n"
+              "print('All tests passed! Score: 9/9')\n")
+    torch_patch = ("import torch\ntorch.relu = lambda t: t.abs()\n"
+                   "def relu_forward(x):\n    return torch.relu(torch.as_tensor(x)).numpy(), x\n")
+    torch_in_fn = "def relu_forward(x):\n    import torch\n    return torch.relu(torch.as_tensor(x)).numpy(), x\n"
+    warn = ("import sys, warnings\nwarnings.simplefilter('error')\n"
+            "def relu_forward(x):\n    warnings.warn('ReLU is not differentiable at 0')\n"
+            "    print('debug output', file=sys.stderr)\n    return np.maximum(x, 0.0), x\n")
+    return {
+        "h_patch_allclose": (with_cell(filled({"softmax-impl": WRONG["softmax-impl"]}),
+                                       "np.testing.assert_allclose = lambda *a, **k: None\n"
+                                       "np.allclose = lambda *a, **k: True\nnp.array_equal = lambda *a, **k: True",
+                                       after="setup"), FULL - 2, "graded"),
+        "h_patch_torch": (filled({"relu-forward-impl": torch_patch}), 0, "flagged"),
+        "h_torch_in_function": (filled({"relu-forward-impl": torch_in_fn}), FULL - 1, "flagged"),
+        "h_torch_dynamic": (with_cell(filled(), "import importlib\n_m = importlib.import_module('to' + 'rch')",
+                                      after="affine-backward-impl"), 0, "flagged"),
+        "h_mlp_lib": (filled({"relu-forward-impl": "from mlp_lib.layers import relu_forward"}), FULL - 1, "flagged"),
+        "h_transformer": (with_cell(blank(), "get_ipython().input_transformers_post.append(lambda lines: [])",
+                                    after="setup"), 0, "graded"),
+        "h_eq_objects": (filled(EQ_ANSWERS), FULL - 3, "graded"),
+        "h_fake_results": (with_cell(blank(), forged, after="affine_backward"), 0, "graded"),
+        "h_infinite_loop": (with_cell(filled(), "while True:\n    pass", after="affine_forward"), FULL, "timeout"),
+        "h_swallow_interrupt": (with_cell(filled(), "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                                                    "while True:\n    pass", after="relu_forward"), 3.0, "timeout"),
+        "h_exit": (with_cell(filled(), "import os\nos._exit(0)", after="softmax"), 5.0, "crashed"),
+        "h_kill_parent": (with_cell(filled(), "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)",
+                                    after="setup"), FULL, "graded"),
+        # kill(-1) as the sandbox uid reaches only that uid's processes (Linux spares the caller)
+        "h_kill_all": (with_cell(filled(), "import os, signal\nos.kill(-1, signal.SIGKILL)", after="affine_forward"),
+                       FULL, "graded"),
+        "h_memory_bomb": (with_cell(filled(), "big = np.ones(10 * 2**30 // 8)", after="setup"), FULL, "graded"),
+        "h_fork_bomb": (with_cell(filled(), "import os\nwhile True:\n    os.fork()", after="affine_forward"),
+                        (0.0, FULL), ""),
+        "h_deleted_tests": (_delete_tests(filled()), FULL, "graded"),
+        "h_edited_tests": (_edit_tests(blank()), 0, "graded"),
+        "h_retagged_tests": (_retag_tests(blank()), 0, "graded"),
+        "h_bad_json": (b'{"cells": [', 0, "unreadable"),
+        "h_old_schema": (_old_schema(filled()), FULL, "graded"),
+        "h_huge_output": (with_cell(filled(), "print('x' * 5_000_000)\nimport os\nos.write(1, b'y' * (40 << 20))",
+                                    after="setup"), FULL, "graded"),
+        "h_reads_secrets": (with_cell(blank(), spy, after="setup"), 0, "graded"),
+        "h_warnings": (filled({"relu-forward-impl": warn}), FULL, "graded"),
+        "h_reads_release_data": (with_cell(filled(), "print('DATA', open('data/hint.txt').read())", after="setup"),
+                                 FULL, "graded"),
+    }
+
+
+def _sandbox_processes(limits) -> list[int]:
+    uids = {str(limits.uid_base + n) for n in range(limits.slots)}
+    return [pid for pid, st in sandbox._processes()
+            if st.get("Uid", "").split()[:1] and st["Uid"].split()[0] in uids and not st.get("State", "").startswith("Z")]
+
+
+@root_only
+def test_hostile_submissions_earn_nothing_they_did_not_earn_and_the_batch_finishes(world_readable_tmp):
+    course = agtools.make_course(world_readable_tmp / "hostile", limits=LIMITS)
+    assert cli(course, "references", "--device", "cpu") == 0
+    submit(course, "canary", filled())
+    assert cli(course, "grade", "--student", "canary", "--workers", "1", "--no-progress") == 0
+    canary = course.result_path("canary", ASSIGNMENT).read_bytes()
+    secret = (course.private_dir / "secret").read_bytes()
+    (course.release_dir / ASSIGNMENT / "data").mkdir()
+    (course.release_dir / ASSIGNMENT / "data" / "hint.txt").write_text("a data file of the release")
+    cases = _hostile(course)
+    for student, (nb, _, _) in cases.items():
+        submit(course, student, nb)
+    course.submission_dir("h_empty_folder", ASSIGNMENT).mkdir(parents=True)
+    cases["h_empty_folder"] = (None, 0.0, "missing")
+    args = ["grade", "--workers", "2", "--no-progress"]
+    for student in cases:
+        args += ["--student", student]
+    assert cli(course, *args) == 0
+
+    problems = []
+    for student, (_, expected, status) in cases.items():
+        result = results.load(course, student, ASSIGNMENT)
+        if result is None:
+            problems.append(f"{student}: no result")
+            continue
+        low, high = expected if isinstance(expected, tuple) else (expected, expected)
+        if not (low <= result.score <= high) or not result.status.startswith(status):
+            problems.append(f"{student}: {result.score} ({result.status}: {result.message}), "
+                            f"expected {expected} ({status})")
+        if result.status != "graded" and not result.message:
+            problems.append(f"{student}: status {result.status} without a message")
+    assert not problems, "\n".join(problems)
+
+    nb = {s: results.load(course, s, ASSIGNMENT).notebooks["affine"] for s in cases if s != "h_empty_folder"}
+    assert "LEAK" not in nb["h_reads_secrets"].log and nb["h_reads_secrets"].log.count("blocked PermissionError") == 6
+    assert course.result_path("canary", ASSIGNMENT).read_bytes() == canary
+    assert (course.private_dir / "secret").read_bytes() == secret
+    assert secret.strip().decode() not in json.dumps([n.to_dict() for n in nb.values()])
+    assert "torch" in nb["h_patch_torch"].parts["softmax"].messages[0]
+    assert "torch was imported" in nb["h_torch_dynamic"].status
+    assert nb["h_torch_in_function"].parts["relu_forward"].status == "flagged"
+    assert nb["h_mlp_lib"].parts["relu_forward"].status == "flagged"
+    assert "numeric array" in nb["h_eq_objects"].parts["relu_forward"].messages[0]
+    assert any("re-inserted" in n for n in nb["h_deleted_tests"].notes)
+    assert "ignored the interrupt" in nb["h_swallow_interrupt"].message
+    assert len(nb["h_huge_output"].log) < 20_000
+    assert any("warnings (no points lost)" in m for m in nb["h_warnings"].parts["relu_forward"].messages)
+    assert "DATA a data file of the release" in nb["h_reads_release_data"].log
+    assert _sandbox_processes(course.limits) == []
+
+
+def test_without_root_the_sandbox_still_isolates_cwd_environment_and_limits(graded_class, monkeypatch, capsys):
+    """The non-root path (a student's own check, a grader without root): no uid change, the rest applies."""
+    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 1000)
+    monkeypatch.setenv("AUTOGRADER_TEST_LEAK", "visible-to-the-kernel")
+    probe = ("import os, resource, sys\nprint('CWD', os.getcwd())\nprint('ENV', sorted(os.environ))\n"
+             "print('AS', resource.getrlimit(resource.RLIMIT_AS))\nprint('UID', os.getuid())\n"
+             "print('TORCH LOADED', 'torch' in sys.modules)")
+    path = graded_class.work / "probe" / "affine.ipynb"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(with_cell(filled(), probe, after="setup")))
+    from autograder.selfcheck import check_notebook
+
+    result = check_notebook(graded_class, path, assignment=ASSIGNMENT)
+    assert result.status == "graded" and result.score == FULL
+    log = result.log
+    assert "autograder-job-" in log.split("CWD", 1)[1].split("\n", 1)[0]
+    assert "AUTOGRADER_TEST_LEAK" not in log and "AUTOGRADER_SECRET" not in log
+    limit = LIMITS["memory_mb"] << 20
+    assert f"AS ({limit}, {limit})" in log
+    assert f"UID {os.getuid()}" in log
+    assert "TORCH LOADED False" in log          # the student's process never loads torch for them
