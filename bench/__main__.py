@@ -1,6 +1,7 @@
 """``python -m bench [suite ...] [--threads N] [--repeats R] [--clock wall|cpu]``.
 
-Suites: ``mlp`` (the default, and currently the only one). numpy's BLAS and
+Suites (default: all): ``mlp`` (mlp_lib vs torch), ``grading`` (the autograder vs
+plain ``nbgrader autograde``), ``book`` (cold and warm book builds, and the PDF). numpy's BLAS and
 torch read their thread counts from the environment when they are loaded, so
 ``--threads N`` (default 1) sets OMP/OPENBLAS/MKL_NUM_THREADS and re-executes
 this command before anything imports them; torch.set_num_threads(N) follows.
@@ -33,13 +34,14 @@ if any(os.environ.get(var) != str(_threads) for var in _THREAD_VARS):
 
 import argparse  # noqa: E402
 
-SUITES = ("mlp",)
+SUITES = ("mlp", "grading", "book")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="mlp_lib benchmarks, printed as ratios against torch measured in the same run.")
+        description="Benchmarks, printed as ratios against the baseline (torch, plain nbgrader) "
+                    "measured in the same run.")
     parser.add_argument("suites", nargs="*", metavar="suite",
                         help=f"which benchmarks to run: {', '.join(SUITES)} (default: all)")
     parser.add_argument("--threads", type=int, default=1, help="threads for numpy's BLAS and torch (default 1)")
@@ -63,6 +65,14 @@ def main(argv=None) -> int:
             from bench import mlp
 
             mlp.run(threads=args.threads, repeats=args.repeats, clock=args.clock)
+        elif suite == "grading":
+            from bench import grading
+
+            grading.run()  # prints its own table
+        elif suite == "book":
+            from bench import book
+
+            book.run(pdf=True)
     return 0
 
 
