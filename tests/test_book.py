@@ -1,0 +1,523 @@
+"""The rendered book: it builds strictly, renders in a real browser, links resolve, the PDF is whole.
+
+One session-scoped fixture builds the book once, the way `make book` does
+(``python -m tools.build_book all --all``: HTML with -W -n --keep-going and a
+fresh Sphinx environment so every warning is reported, then the single-page
+build printed to PDF by headless Chromium). A second fixture loads every built
+page in headless Chromium (Debian's ``chromium``; installed with apt-get when
+missing and running as root) from a local http.server and records what the
+browser saw; the tests below read that record. Screenshots land in
+``_build/screenshots/``.
+
+All tests share one xdist group: under ``pytest -n 2 --dist loadgroup`` the
+book is built once, on one worker.
+"""
+from __future__ import annotations
+
+import html.parser
+import json
+import re
+import shutil
+import subprocess
+import sys
+import unicodedata
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / "_build"
+HTML = BUILD / "html"
+PDF = BUILD / "pdf" / "book.pdf"
+SCREENSHOTS = BUILD / "screenshots"
+EXT = ROOT / "book" / "_ext"
+
+sys.path.insert(0, str(ROOT))  # tools/ is a helper package of the repository, not installed
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("book")]
+
+#: Folders Sphinx must never read (exclude_patterns in _config.yml).
+NEVER_READ = ("solutions", "exercises", "tests", ".venv", ".pytest_cache", "bench", "tools",
+              "autograder", "mlp_lib")
+
+
+# ---------------------------------------------------------------------------
+# the table of contents
+
+
+def toc_files() -> list[str]:
+    """Every page of _toc.yml (docnames without suffix), in reading order."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                files.append(entry["file"])
+            walk(entry.get("sections"))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    walk(toc.get("chapters"))
+    return [re.sub(r"\.(md|ipynb)$", "", f) for f in files]
+
+
+def toc_chapters() -> list[str]:
+    """The pages of the "Chapters" part (empty while no chapter exists)."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    for part in toc.get("parts", []):
+        if part.get("caption") == "Chapters":
+            return [re.sub(r"\.(md|ipynb)$", "", e["file"]) for e in part["chapters"]]
+    return []
+
+
+def source_of(docname: str) -> Path:
+    for suffix in (".ipynb", ".md"):
+        if (ROOT / (docname + suffix)).is_file():
+            return ROOT / (docname + suffix)
+    raise FileNotFoundError(docname)
+
+
+# ---------------------------------------------------------------------------
+# a small HTML reader (stdlib only)
+
+
+class _Page(html.parser.HTMLParser):
+    """Ids, links and text of one HTML file."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.ids: set[str] = set()
+        self.links: list[tuple[str, str]] = []  # (attribute, url)
+        self.h1: list[str] = []
+        self.classes: list[tuple[str, set[str], dict]] = []
+        self._in_h1 = 0
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        for key in ("id", "name"):
+            if attrs.get(key):
+                self.ids.add(attrs[key])
+        for key in ("href", "src"):
+            if attrs.get(key) is not None and tag in ("a", "link", "script", "img", "source", "iframe"):
+                self.links.append((key, attrs[key]))
+        self.classes.append((tag, set((attrs.get("class") or "").split()), attrs))
+        if tag == "h1":
+            self._in_h1 += 1
+            self._text = []
+
+    def handle_endtag(self, tag):
+        if tag == "h1" and self._in_h1:
+            self._in_h1 -= 1
+            self.h1.append("".join(self._text).replace("#", "").replace("¶", "").strip())
+
+    def handle_data(self, data):
+        if self._in_h1:
+            self._text.append(data)
+
+
+def read_page(path: Path) -> _Page:
+    page = _Page()
+    page.feed(path.read_text(encoding="utf-8"))
+    return page
+
+
+def html_pages() -> list[Path]:
+    return sorted(p for p in HTML.rglob("*.html")
+                  if not p.relative_to(HTML).parts[0].startswith(("_static", "_sources", "_downloads")))
+
+
+# ---------------------------------------------------------------------------
+# fixtures
+
+
+@dataclass
+class Build:
+    html: subprocess.CompletedProcess
+    pdf: subprocess.CompletedProcess
+
+    @property
+    def output(self) -> str:
+        return "".join(p.stdout + p.stderr for p in (self.html, self.pdf))
+
+
+def _tail(proc: subprocess.CompletedProcess, n: int = 40) -> str:
+    return "\n".join((proc.stdout + proc.stderr).splitlines()[-n:])
+
+
+@pytest.fixture(scope="session")
+def book() -> Build:
+    """Build HTML (fresh Sphinx environment: every warning is reported; executions
+    stay cached) and then the PDF, as `make book` does."""
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "tools.build_book", *args],
+                              cwd=ROOT, capture_output=True, text=True)
+
+    result = Build(html=run("html", "--all"), pdf=run("pdf"))
+    BUILD.mkdir(exist_ok=True)
+    (BUILD / "test_book_build.log").write_text(result.output)
+    return result
+
+
+@pytest.fixture(scope="session")
+def built(book) -> Build:
+    if book.html.returncode != 0:
+        pytest.fail("the HTML book did not build (see test_book_builds_strictly):\n" + _tail(book.html))
+    return book
+
+
+@dataclass
+class PageReport:
+    url: str
+    errors: list[str] = field(default_factory=list)
+    broken_images: list[str] = field(default_factory=list)
+    raw_tex: list[str] = field(default_factory=list)
+    untypeset_math: int = 0
+    math: int = 0
+    mathjax_errors: int = 0
+    external_requests: list[str] = field(default_factory=list)
+
+
+# Text nodes outside code, with TeX delimiters that MathJax should have consumed.
+_RAW_TEX_JS = r"""
+(() => {
+  const skip = new Set(['PRE', 'CODE', 'SCRIPT', 'STYLE', 'TEXTAREA', 'MJX-CONTAINER', 'KBD', 'SAMP']);
+  const found = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT, {
+    acceptNode(node) {
+      for (let el = node.parentElement; el; el = el.parentElement) {
+        if (skip.has(el.tagName) || el.classList.contains('highlight')) return NodeFilter.FILTER_REJECT;
+      }
+      return NodeFilter.FILTER_ACCEPT;
+    }
+  });
+  const tex = /\\\(|\\\)|\\\[|\\\]|\$\$/;
+  while (walker.nextNode()) {
+    const t = walker.currentNode.textContent;
+    if (tex.test(t)) found.push(t.trim().slice(0, 120));
+  }
+  return found;
+})()
+"""
+
+_PAGE_STATE_JS = r"""
+(() => ({
+  broken: Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.currentSrc || i.src),
+  math: document.querySelectorAll('.math').length,
+  untypeset: Array.from(document.querySelectorAll('.math')).filter(m => !m.querySelector('mjx-container')).length,
+  merror: document.querySelectorAll('mjx-merror').length,
+}))()
+"""
+
+
+@pytest.fixture(scope="session")
+def browser_report(built):
+    """Load every built page in headless Chromium; record errors, images, math, requests."""
+    from tools.chromium import Browser
+    from tools.serve import serve
+
+    if SCREENSHOTS.exists():
+        shutil.rmtree(SCREENSHOTS)
+    SCREENSHOTS.mkdir(parents=True)
+    pages = [p for p in html_pages() if "http-equiv=\"Refresh\"" not in p.read_text(encoding="utf-8")[:2000]]
+    reports: dict[str, PageReport] = {}
+    search: dict = {}
+    with serve(HTML) as base, Browser() as browser:
+        for path in pages:
+            rel = path.relative_to(HTML).as_posix()
+            tab = browser.open(base + rel)
+            tab.wait_for_mathjax()
+            tab.wait_for_images()
+            browser.pump(0.3)  # late console messages
+            state = tab.evaluate(_PAGE_STATE_JS)
+            report = PageReport(
+                url=rel,
+                errors=tab.console_errors(),
+                broken_images=state["broken"],
+                raw_tex=tab.evaluate(_RAW_TEX_JS),
+                untypeset_math=state["untypeset"],
+                math=state["math"],
+                mathjax_errors=state["merror"],
+                external_requests=[u for u in tab.requested_urls()
+                                   if not u.startswith((base, "data:", "blob:", "about:"))],
+            )
+            name = rel.removesuffix(".html").replace("/", "__")
+            tab.screenshot(SCREENSHOTS / f"{name}.png")
+            if rel == "book/intro.html":
+                tab.screenshot(SCREENSHOTS / f"{name}__full.png", full_page=True)
+            reports[rel] = report
+            tab.close()
+
+        tab = browser.open(base + "search.html?q=backpropagation")
+        try:
+            # Sphinx shows the results one by one, then a summary line
+            tab.wait_until("/Search finished|did not match any/i.test("
+                           "(document.querySelector('#search-results') || {}).textContent || '')",
+                           timeout=60)
+        finally:
+            search["results"] = tab.evaluate(
+                "Array.from(document.querySelectorAll('#search-results ul.search li a'))"
+                ".map(a => a.getAttribute('href'))")
+            search["errors"] = tab.console_errors()
+            tab.screenshot(SCREENSHOTS / "search__backpropagation.png")
+            tab.close()
+    (SCREENSHOTS / "report.json").write_text(json.dumps(
+        {k: v.__dict__ for k, v in reports.items()} | {"search": search}, indent=1))
+    return reports, search
+
+
+# ---------------------------------------------------------------------------
+# the build
+
+
+def test_book_builds_strictly(book):
+    """`-W -n --keep-going` builds of HTML and PDF: no warning, no broken reference, no failing cell."""
+    assert book.html.returncode == 0, f"the HTML build failed:\n{_tail(book.html, 60)}"
+    assert book.pdf.returncode == 0, f"the PDF build failed:\n{_tail(book.pdf, 60)}"
+    # Sphinx's "WARNING:"/"ERROR:" lines (kernels' own "[IPKernelApp] WARNING |" notices are not build warnings)
+    warnings = [line for line in book.output.splitlines() if re.search(r"\b(WARNING|ERROR):", line)]
+    assert not warnings, "the build printed warnings:\n" + "\n".join(warnings)
+    assert book.output.count("build succeeded") == 2
+
+
+def test_build_reads_only_the_book_pages(built):
+    """Nothing from solutions/, exercises/, tests/, .venv, ... becomes a page or a searchable doc."""
+    for top in NEVER_READ:
+        assert not (HTML / top).exists(), f"_build/html/{top}/ exists: Sphinx read {top}/"
+        assert not (HTML / "_sources" / top).exists(), f"_build/html/_sources/{top}/ exists"
+        assert not (BUILD / ".doctrees" / top).exists(), f"_build/.doctrees/{top}/ exists"
+        assert not (BUILD / "jupyter_execute" / top).exists(), f"notebooks of {top}/ were executed"
+    index = (HTML / "searchindex.js").read_text(encoding="utf-8")
+    docnames = json.loads(re.search(r'"docnames":\s*(\[[^\]]*\])', index).group(1))
+    assert sorted(docnames) == sorted(toc_files()), "the built pages are not exactly the toc's pages"
+
+
+def test_mathjax_is_served_from_the_book(built):
+    """mathjax_path names a file inside _static: the pages load MathJax 3 without the network."""
+    script = HTML / "_static" / "mathjax" / "tex-mml-chtml.js"
+    assert script.is_file() and script.stat().st_size > 100_000
+    assert (HTML / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2" / "MathJax_Main-Regular.woff").is_file()
+    intro = (HTML / "book" / "intro.html").read_text(encoding="utf-8")
+    assert re.search(r'<script[^>]+src="\.\./_static/mathjax/tex-mml-chtml\.js', intro)
+    assert "cdn.jsdelivr.net" not in intro and "unpkg.com" not in intro
+
+
+# ---------------------------------------------------------------------------
+# the browser check
+
+
+def test_pages_have_no_console_errors(browser_report):
+    reports, _ = browser_report
+    bad = {url: r.errors for url, r in reports.items() if r.errors}
+    assert not bad, f"console errors: {json.dumps(bad, indent=1)}"
+
+
+def test_every_image_loads(browser_report):
+    reports, _ = browser_report
+    bad = {url: r.broken_images for url, r in reports.items() if r.broken_images}
+    assert not bad, f"images with naturalWidth 0: {bad}"
+
+
+def test_math_is_typeset_and_no_raw_tex_is_left(browser_report):
+    reports, _ = browser_report
+    assert reports["book/intro.html"].math > 0, "the intro's notation table has math: the check saw none"
+    bad = {url: {"raw": r.raw_tex, "untypeset": r.untypeset_math, "mathjax_errors": r.mathjax_errors}
+           for url, r in reports.items() if r.raw_tex or r.untypeset_math or r.mathjax_errors}
+    assert not bad, f"math not rendered by MathJax: {json.dumps(bad, indent=1)}"
+
+
+def test_pages_request_nothing_outside_the_book(browser_report):
+    reports, _ = browser_report
+    bad = {url: r.external_requests for url, r in reports.items() if r.external_requests}
+    assert not bad, f"pages reached outside the local server: {bad}"
+
+
+def test_search_finds_backpropagation(browser_report):
+    _, search = browser_report
+    assert not search["errors"], search["errors"]
+    assert search["results"], "searching the book for 'backpropagation' returned nothing"
+    assert any(href.startswith("book/intro.html") for href in search["results"]), search["results"]
+
+
+def test_screenshots_are_saved(browser_report):
+    reports, _ = browser_report
+    shots = sorted(SCREENSHOTS.glob("*.png"))
+    assert len(shots) >= len(reports) + 1
+    for shot in shots:
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ---------------------------------------------------------------------------
+# links and pages
+
+
+def test_internal_links_resolve(built):
+    """Every local href/src of every page points at an existing file, and #anchors exist there."""
+    pages = {p: read_page(p) for p in html_pages()}
+    broken = []
+    for path, page in pages.items():
+        for attr, url in page.links:
+            parts = urllib.parse.urlsplit(url)
+            if parts.scheme or url.startswith("//") or not (parts.path or parts.fragment):
+                continue
+            target = (path.parent / urllib.parse.unquote(parts.path)).resolve() if parts.path else path
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.is_file():
+                broken.append(f"{path.relative_to(HTML)}: {attr}={url} (no file)")
+                continue
+            if parts.fragment and target.suffix == ".html":
+                ids = pages[target].ids if target in pages else read_page(target).ids
+                if urllib.parse.unquote(parts.fragment) not in ids:
+                    broken.append(f"{path.relative_to(HTML)}: {attr}={url} (no #{parts.fragment})")
+    assert not broken, "broken internal links:\n" + "\n".join(broken)
+
+
+def test_every_page_of_the_toc_is_built(built):
+    for docname in toc_files():
+        page = HTML / f"{docname}.html"
+        assert page.is_file(), f"{docname} is in _toc.yml but was not built"
+        assert read_page(page).h1, f"{docname} has no title"
+
+
+def test_chapter_pages_offer_their_notebook_and_link_their_exercise(built):
+    """Each chapter: a download of its .ipynb, and an exercise box linking a released notebook."""
+    for docname in toc_chapters():
+        page = read_page(HTML / f"{docname}.html")
+        hrefs = [url for attr, url in page.links if attr == "href"]
+        name = Path(docname).name
+        assert any(urllib.parse.urlsplit(h).path.endswith(f"{name}.ipynb") for h in hrefs), \
+            f"{docname}: no download link to {name}.ipynb"
+        boxes = [c for tag, c, _ in page.classes if "course-exercise" in c]
+        assert boxes, f"{docname}: no {{exercise-link}} box"
+        assert any(re.search(r"_downloads/[0-9a-f]+/ch\d\d_\w+\.ipynb$", h) for h in hrefs), \
+            f"{docname}: the exercise box links no exercise notebook"
+
+
+def test_chapter_notebooks_are_seeded(built):
+    """Reproducible numbers: no unseeded Generator, no numpy global-state sampling."""
+    legacy = re.compile(r"np\.random\.(seed|rand|randn|randint|random|random_sample|normal|uniform"
+                        r"|choice|shuffle|permutation|binomial)\(")
+    for docname in toc_chapters():
+        source = source_of(docname)
+        if source.suffix != ".ipynb":
+            continue
+        cells = json.loads(source.read_text(encoding="utf-8"))["cells"]
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        assert not legacy.search(code), f"{docname} samples from numpy's global state"
+        assert not re.search(r"default_rng\(\s*\)", code), f"{docname} creates an unseeded Generator"
+
+
+def test_intro_teaches_the_notation(built):
+    intro = (HTML / "book" / "intro.html").read_text(encoding="utf-8")
+    for needle in ("(D_{\\text{in}}, D_{\\text{out}})", "torch.nn.Linear", "backpropagation"):
+        assert needle in intro, needle
+
+
+# ---------------------------------------------------------------------------
+# the PDF
+
+
+def _pdf_text() -> str:
+    if shutil.which("pdftotext") is None:
+        from tools.chromium import install_debian_package
+
+        install_debian_package("poppler-utils")
+    proc = subprocess.run(["pdftotext", "-layout", str(PDF), "-"], capture_output=True, text=True, check=True)
+    text = unicodedata.normalize("NFKC", proc.stdout).replace("\u00ad", "")
+    return re.sub(r"\s+", " ", text)
+
+
+def test_pdf_contains_every_page_of_the_toc(built):
+    if built.pdf.returncode != 0:
+        pytest.fail("the PDF did not build:\n" + _tail(built.pdf))
+    assert PDF.is_file() and PDF.read_bytes()[:5] == b"%PDF-"
+    text = _pdf_text()
+    titles = {d: re.sub(r"\s+", " ", read_page(HTML / f"{d}.html").h1[0]) for d in toc_files()}
+    missing = [f"{d}: {t!r}" for d, t in titles.items() if t not in text]
+    assert not missing, "titles missing from the PDF:\n" + "\n".join(missing)
+    assert "\\(" not in text and "$$" not in text, "raw TeX in the PDF: MathJax did not run"
+
+
+# ---------------------------------------------------------------------------
+# the extension's directives, on a scratch book (no fake chapter in the real one)
+
+
+def _scratch_book(tmp_path: Path, *, exercise: str, with_exercise_file: bool) -> Path:
+    (tmp_path / "book" / "guides").mkdir(parents=True)
+    (tmp_path / "exercises" / exercise).mkdir(parents=True)
+    if with_exercise_file:
+        nb = {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+        (tmp_path / "exercises" / exercise / f"{exercise}.ipynb").write_text(json.dumps(nb))
+    (tmp_path / "_config.yml").write_text(yaml.safe_dump({
+        "title": "Scratch", "author": "tests", "only_build_toc_files": True,
+        "exclude_patterns": ["exercises", "_build"],
+        "execute": {"execute_notebooks": "off"},
+        "sphinx": {"local_extensions": {"course_book": str(EXT)},
+                   "config": {"nitpicky": True, "mathjax_path": "mathjax/tex-mml-chtml.js"}},
+    }))
+    (tmp_path / "_toc.yml").write_text(yaml.safe_dump({
+        "format": "jb-book", "root": "book/intro",
+        "parts": [{"caption": "Chapters", "chapters": [{"file": "book/01_first"}, {"file": "book/02_second"}]},
+                  {"caption": "Guides", "chapters": [{"file": "book/guides/student"}]}],
+    }))
+    (tmp_path / "book" / "intro.md").write_text("# Scratch\n\n```{chapter-map}\nNo chapters yet.\n```\n")
+    (tmp_path / "book" / "guides" / "student.md").write_text("# Student guide\n\nHello.\n")
+    (tmp_path / "book" / "01_first.md").write_text(
+        "# 1. The first chapter\n\nText.\n\n## Forward pass\n\nMore.\n\n## Backward pass\n\nEven more.\n\n"
+        f"```{{exercise-link}} {exercise}\nWrite the backward pass.\n```\n")
+    (tmp_path / "book" / "02_second.md").write_text("# 2. The second chapter\n\n## Only section\n\nText.\n")
+    return tmp_path
+
+
+def _jupyter_book(path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", "from jupyter_book.cli.main import main; main()",
+         "build", str(path), "--builder", "html", "-W", "-n", "--keep-going"],
+        capture_output=True, text=True, cwd=path,
+    )
+
+
+def test_exercise_link_and_chapter_map_render_links_that_resolve(tmp_path):
+    book = _scratch_book(tmp_path, exercise="ch01_first", with_exercise_file=True)
+    proc = _jupyter_book(book)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = book / "_build" / "html"
+
+    chapter = read_page(out / "book" / "01_first.html")
+    box = [attrs for tag, c, attrs in chapter.classes if "course-exercise" in c]
+    assert box and box[0].get("id") == "exercise-ch01-first"
+    downloads = [u for a, u in chapter.links if "_downloads/" in u]
+    assert downloads, "the exercise box has no download link"
+    target = (out / "book" / downloads[0]).resolve()
+    assert target.name == "ch01_first.ipynb"
+    assert target.read_bytes() == (book / "exercises" / "ch01_first" / "ch01_first.ipynb").read_bytes()
+    html_text = (out / "book" / "01_first.html").read_text()
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html_text))
+    assert "Write the backward pass." in text
+    assert "python -m autograder check exercises/ch01_first/ch01_first.ipynb" in text
+    assert 'href="guides/student.html"' in html_text
+
+    intro = read_page(out / "book" / "intro.html")
+    text = (out / "book" / "intro.html").read_text()
+    assert "course-chapter-map" in text and "No chapters yet." not in text
+    hrefs = [u for a, u in intro.links if a == "href"]
+    for expected in ("01_first.html", "01_first.html#forward-pass", "01_first.html#backward-pass",
+                     "02_second.html#only-section", "01_first.html#exercise-ch01-first"):
+        assert expected in hrefs, f"chapter map lacks a link to {expected}"
+    for href in hrefs:
+        if href.startswith(("01_", "02_")):
+            file, _, anchor = href.partition("#")
+            assert not anchor or anchor in read_page(out / "book" / file).ids, href
+    assert "The first chapter" in text and ">1<" in text and ">2<" in text
+
+
+def test_exercise_link_to_a_missing_exercise_fails_the_build(tmp_path):
+    book = _scratch_book(tmp_path, exercise="ch01_first", with_exercise_file=False)
+    proc = _jupyter_book(book)
+    assert proc.returncode != 0
+    assert "exercise-link: no exercise notebook" in proc.stdout + proc.stderr
