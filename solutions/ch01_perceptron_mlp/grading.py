@@ -1,0 +1,434 @@
+"""Grading spec of Chapter 1's exercise: the perceptron and the forward pass of an MLP.
+
+Every Part draws its cases from the grader's rng and is judged against a torch reference
+computed in float64 (on the grading device). Conventions, as stated in the exercise and in
+the book (``mlp_lib.modules.Perceptron`` follows them too):
+
+* perceptron labels are {0, 1}; ``predict = 1`` where ``X @ w[:-1] + w[-1] > 0``, else 0
+  (the step is 0 at 0); the bias is the *last* entry of the augmented weight vector ``w``,
+  the weight of a constant +1 appended to every input;
+* training starts from ``w = 0``, visits the examples in the given order (no shuffling),
+  updates ``w += lr * (y_i - yhat_i) * [x_i, 1]`` after each example, counts the mistakes
+  of each epoch and stops after the first epoch without mistakes (or after ``epochs``);
+* linear layers are ``x @ W + b`` with ``W`` of shape (D_in, D_out); torch's ``F.linear``
+  wants the transpose, which :func:`mlp_lib.interop.weight_to_torch` provides.
+
+Perceptron cases with small integer inputs make every dot product exact, so ties ``z == 0``
+really occur (and the step's value at 0 is tested) while numpy and torch agree bit for bit.
+Each mutant is a typical mistake; the autograder's tests check that each one loses the points
+of its own part, and only those.
+"""
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from autograder.spec import Mutant, Part
+from mlp_lib.interop import weight_to_torch
+
+PUBLIC_SEED = 19580101
+
+
+def _torch_weight(W):
+    """mlp_lib's (D_in, D_out) weight as torch's (D_out, D_in), on W's device (the interop translation)."""
+    return torch.as_tensor(weight_to_torch(W.detach().cpu().numpy()), device=W.device)
+
+
+# -- perceptron_predict -------------------------------------------------------------------
+def _integer_points(rng, n, d, high=3):
+    return rng.integers(-high, high + 1, size=(n, d)).astype(np.float64)
+
+
+def predict_cases(rng):
+    cases = []
+    for _ in range(2):                           # exact arithmetic, with points on the boundary (z == 0)
+        n, d = int(rng.integers(12, 30)), int(rng.integers(2, 5))
+        w = rng.integers(-2, 3, size=d + 1).astype(np.float64)
+        w[0] = 1.0
+        X = _integer_points(rng, n, d)
+        on_boundary = rng.choice(n, size=3, replace=False)
+        X[on_boundary, 0] = -(X[on_boundary, 1:] @ w[1:-1] + w[-1])   # makes z = 0 exactly there
+        cases.append({"X": X, "w": w})
+    for _ in range(2):                           # generic real inputs
+        n, d = int(rng.integers(5, 20)), int(rng.integers(1, 6))
+        cases.append({"X": rng.standard_normal((n, d)), "w": rng.standard_normal(d + 1)})
+    return cases
+
+
+def predict_reference(X, w):
+    z = X @ w[:-1] + w[-1]
+    return (z > 0).to(torch.int64)
+
+
+def _predict_ge(X, w):
+    return (X @ w[:-1] + w[-1] >= 0).astype(np.int64)
+
+
+def _predict_bias_first(X, w):
+    return (X @ w[1:] + w[0] > 0).astype(np.int64)
+
+
+def _predict_no_bias(X, w):
+    return (X @ w[:-1] > 0).astype(np.int64)
+
+
+def _predict_bool(X, w):
+    return X @ w[:-1] + w[-1] > 0
+
+
+def _predict_sign(X, w):
+    return np.where(X @ w[:-1] + w[-1] > 0, 1, -1)
+
+
+# -- perceptron_train ----------------------------------------------------------------------
+def train_cases(rng):
+    cases = []
+    # Separable, exact arithmetic: labelled by an integer hyperplane, points on it removed.
+    for _ in range(2):
+        d = int(rng.integers(2, 4))
+        w_star = rng.integers(-3, 4, size=d + 1).astype(np.float64)
+        w_star[0] = w_star[0] or 1.0
+        X = _integer_points(rng, 40, d)
+        z = X @ w_star[:-1] + w_star[-1]
+        X, z = X[z != 0][:25], z[z != 0][:25]
+        cases.append({"X": X, "y": (z > 0).astype(np.int64), "epochs": np.int64(50), "lr": np.float64(1.0)})
+    # Not separable (random labels), exact arithmetic: every epoch runs, ties occur.
+    d = int(rng.integers(2, 4))
+    X = _integer_points(rng, 15, d)
+    cases.append({"X": X, "y": rng.integers(0, 2, size=15), "epochs": np.int64(6), "lr": np.float64(0.5)})
+    # Real-valued, separable with a margin, another learning rate.
+    d = int(rng.integers(2, 5))
+    u = rng.standard_normal(d + 1)
+    X = rng.standard_normal((60, d))
+    z = X @ u[:-1] + u[-1]
+    keep = np.abs(z) > 0.3
+    cases.append({"X": X[keep][:30], "y": (z[keep][:30] > 0).astype(np.int64), "epochs": np.int64(100),
+                  "lr": np.float64(0.25)})
+    # Real-valued XOR-like labels: never separable.
+    X = rng.standard_normal((12, 2))
+    cases.append({"X": X, "y": ((X[:, 0] > 0) ^ (X[:, 1] > 0)).astype(np.int64), "epochs": np.int64(5),
+                  "lr": np.float64(1.0)})
+    return cases
+
+
+def train_reference(X, y, epochs, lr):
+    n, d = X.shape
+    Xa = torch.cat([X, torch.ones((n, 1), dtype=X.dtype, device=X.device)], dim=1)
+    w = torch.zeros(d + 1, dtype=X.dtype, device=X.device)
+    mistakes = []
+    for _ in range(int(epochs)):
+        count = 0
+        for i in range(n):
+            yhat = 1 if float(torch.dot(Xa[i], w)) > 0 else 0
+            err = int(y[i]) - yhat
+            if err != 0:
+                w = w + lr * err * Xa[i]
+                count += 1
+        mistakes.append(count)
+        if count == 0:
+            break
+    return w, torch.tensor(mistakes, dtype=torch.int64)
+
+
+def train_call(student, X, y, epochs, lr):
+    return student.perceptron_train(X, y, epochs=int(epochs), lr=float(lr))
+
+
+def _augmented(X):
+    return np.hstack([X, np.ones((X.shape[0], 1))])
+
+
+def _train_loop(X, y, epochs, lr, *, order=None, stop=True, step_ge=False, learn_bias=True,
+                count_after=False):
+    Xa = _augmented(X)
+    w = np.zeros(Xa.shape[1])
+    mistakes = []
+    for epoch in range(epochs):
+        idx = range(len(y)) if order is None else order(epoch, len(y))
+        count = 0
+        for i in idx:
+            z = Xa[i] @ w
+            yhat = int(z >= 0) if step_ge else int(z > 0)
+            err = y[i] - yhat
+            if err:
+                step = lr * err * Xa[i]
+                if not learn_bias:
+                    step[-1] = 0.0
+                w = w + step
+                count += 1
+        if count_after:
+            count = int(((Xa @ w > 0).astype(int) != y).sum())
+        mistakes.append(count)
+        if stop and mistakes[-1] == 0:
+            break
+    return w, np.array(mistakes, dtype=np.int64)
+
+
+def _train_no_early_stop(X, y, *, epochs, lr=1.0):
+    return _train_loop(X, y, epochs, lr, stop=False)
+
+
+def _train_shuffled(X, y, *, epochs, lr=1.0):
+    rng = np.random.default_rng(0)
+    return _train_loop(X, y, epochs, lr, order=lambda e, n: rng.permutation(n))
+
+
+def _train_step_ge(X, y, *, epochs, lr=1.0):
+    return _train_loop(X, y, epochs, lr, step_ge=True)
+
+
+def _train_no_bias(X, y, *, epochs, lr=1.0):
+    return _train_loop(X, y, epochs, lr, learn_bias=False)
+
+
+def _train_mistakes_after_epoch(X, y, *, epochs, lr=1.0):
+    return _train_loop(X, y, epochs, lr, count_after=True)
+
+
+def _train_bias_first(X, y, *, epochs, lr=1.0):
+    w, mistakes = _train_loop(X, y, epochs, lr)
+    return np.concatenate([w[-1:], w[:-1]]), mistakes
+
+
+def _train_batch(X, y, *, epochs, lr=1.0):
+    # One update per epoch with the summed corrections of all examples (the "batch" perceptron).
+    Xa = _augmented(X)
+    w = np.zeros(Xa.shape[1])
+    mistakes = []
+    for _ in range(epochs):
+        err = y - (Xa @ w > 0).astype(int)
+        w = w + lr * err @ Xa
+        mistakes.append(int(np.count_nonzero(err)))
+        if mistakes[-1] == 0:
+            break
+    return w, np.array(mistakes, dtype=np.int64)
+
+
+# -- affine_forward ---------------------------------------------------------------------------
+def affine_cases(rng):
+    cases = []
+    for _ in range(3):
+        n, d, m = (int(v) for v in rng.integers(2, 9, size=3))
+        if d == m:
+            m += 1                               # a transposed W must not fit by accident...
+        cases.append({"x": rng.standard_normal((n, d)), "W": rng.standard_normal((d, m)), "b": rng.standard_normal(m)})
+    n, d = int(rng.integers(2, 6)), int(rng.integers(2, 6))     # ...except in this square case
+    cases.append({"x": rng.standard_normal((n, d)), "W": rng.standard_normal((d, d)), "b": rng.standard_normal(d)})
+    return cases
+
+
+def affine_reference(x, W, b):
+    return F.linear(x, _torch_weight(W), b)
+
+
+def _affine_no_bias(x, W, b):
+    return x @ W
+
+
+def _affine_transposed_output(x, W, b):
+    return (x @ W + b).T
+
+
+def _affine_transposed_weight(x, W, b):
+    return x @ W.T + b
+
+
+# -- sigmoid ----------------------------------------------------------------------------------
+def sigmoid_cases(rng):
+    cases = [{"x": 4.0 * rng.standard_normal((int(rng.integers(2, 8)), int(rng.integers(2, 8))))} for _ in range(2)]
+    cases.append({"x": 3.0 * rng.standard_normal(int(rng.integers(3, 12)))})             # any shape: 1-D
+    big = 800.0 * rng.standard_normal((int(rng.integers(3, 7)), int(rng.integers(3, 7))))
+    big[0, 0], big[-1, -1] = 1000.0, -1000.0     # both directions overflow a naive exp
+    cases.append({"x": big})
+    return cases
+
+
+def sigmoid_reference(x):
+    return torch.sigmoid(x)
+
+
+def _sigmoid_exp_ratio(x):
+    e = np.exp(x)
+    return e / (1.0 + e)
+
+
+def _sigmoid_sign(x):
+    return 1.0 / (1.0 + np.exp(np.clip(x, -700, 700)))
+
+
+def _sigmoid_in_place(x):
+    pos = x >= 0
+    e = np.exp(-np.abs(x))
+    x[pos] = 1.0 / (1.0 + e[pos])
+    x[~pos] = e[~pos] / (1.0 + e[~pos])
+    return x
+
+
+# -- softmax ----------------------------------------------------------------------------------
+def softmax_cases(rng):
+    cases = []
+    for _ in range(2):
+        n, c = int(rng.integers(2, 8)), int(rng.integers(2, 8))
+        if n == c:
+            c += 1
+        cases.append({"x": 2.0 * rng.standard_normal((n, c))})
+    k = int(rng.integers(3, 7))
+    cases.append({"x": rng.standard_normal((k, k))})                                     # square
+    n, c = int(rng.integers(3, 8)), int(rng.integers(3, 8))
+    cases.append({"x": 800.0 * rng.standard_normal((n, c))})                             # overflows a naive exp
+    return cases
+
+
+def softmax_reference(x):
+    return torch.softmax(x, dim=1)
+
+
+def _softmax_naive(x):
+    e = np.exp(x)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _softmax_wrong_axis(x):
+    e = np.exp(x - x.max(axis=0, keepdims=True))
+    return e / e.sum(axis=0, keepdims=True)
+
+
+def _softmax_global_max(x):
+    e = np.exp(x - x.max())
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _softmax_in_place(x):
+    x -= x.max(axis=1, keepdims=True)
+    np.exp(x, out=x)
+    x /= x.sum(axis=1, keepdims=True)
+    return x
+
+
+def _softmax_no_keepdims(x):
+    e = np.exp(x - x.max(axis=1))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+# -- mlp_forward ------------------------------------------------------------------------------
+# Cases carry the network as `dims` (D_0, ..., D_L) and one flat vector `theta` holding
+# W_1, b_1, ..., W_L, b_L in turn; the adapter below rebuilds the list of (W, b) pairs.
+def mlp_cases(rng):
+    cases = []
+    for depth in (1, 2, 3, 4):
+        dims = rng.integers(2, 9, size=depth + 1)
+        size = int(sum(a * b + b for a, b in zip(dims[:-1], dims[1:])))
+        cases.append({"x": rng.standard_normal((int(rng.integers(2, 9)), int(dims[0]))),
+                      "dims": dims.astype(np.int64), "theta": rng.standard_normal(size)})
+    return cases
+
+
+def mlp_call(student, x, dims, theta):
+    params, k = [], 0
+    for d_in, d_out in zip(dims[:-1], dims[1:]):
+        d_in, d_out = int(d_in), int(d_out)
+        W = theta[k:k + d_in * d_out].reshape(d_in, d_out)   # views of theta: an in-place change shows
+        k += d_in * d_out
+        b = theta[k:k + d_out]
+        k += d_out
+        params.append((W, b))
+    return student.mlp_forward(x, params)
+
+
+def mlp_reference(x, dims, theta):
+    h, k = x, 0
+    pairs = list(zip(dims[:-1].tolist(), dims[1:].tolist()))
+    for layer, (d_in, d_out) in enumerate(pairs):
+        W = theta[k:k + d_in * d_out].reshape(d_in, d_out)
+        k += d_in * d_out
+        b = theta[k:k + d_out]
+        k += d_out
+        h = F.linear(h, _torch_weight(W), b)
+        if layer < len(pairs) - 1:
+            h = torch.relu(h)
+    return h
+
+
+def _mlp_relu_on_output(x, params):
+    h = x
+    for W, b in params:
+        h = np.maximum(h @ W + b, 0.0)
+    return h
+
+
+def _mlp_no_activation(x, params):
+    h = x
+    for W, b in params:
+        h = h @ W + b
+    return h
+
+
+def _mlp_sigmoid_hidden(x, params):
+    h = x
+    for i, (W, b) in enumerate(params):
+        h = h @ W + b
+        if i < len(params) - 1:
+            h = 1.0 / (1.0 + np.exp(-h))
+    return h
+
+
+def _mlp_no_bias(x, params):
+    h = x
+    for i, (W, b) in enumerate(params):
+        h = h @ W
+        if i < len(params) - 1:
+            h = np.maximum(h, 0.0)
+    return h
+
+
+def _mlp_skips_last_layer(x, params):
+    h = x
+    for W, b in params[:-1]:
+        h = np.maximum(h @ W + b, 0.0)
+    return h
+
+
+
+PARTS = [
+    Part(id="perceptron_predict", points=1, function="perceptron_predict", outputs=("labels",),
+         cases=predict_cases, reference=predict_reference, forbid=("mlp_lib.modules.Perceptron",),
+         mutants={"step is 1 at z = 0": Mutant(_predict_ge),
+                  "bias taken from w[0]": Mutant(_predict_bias_first),
+                  "no bias": Mutant(_predict_no_bias),
+                  "boolean labels": Mutant(_predict_bool),
+                  "labels in {-1, +1}": Mutant(_predict_sign)}),
+    Part(id="perceptron_train", points=3, function="perceptron_train", outputs=("w", "mistakes"),
+         cases=train_cases, reference=train_reference, call=train_call,
+         forbid=("mlp_lib.modules.Perceptron",),
+         mutants={"no early stop": Mutant(_train_no_early_stop),
+                  "shuffled order": Mutant(_train_shuffled),
+                  "step is 1 at z = 0": Mutant(_train_step_ge),
+                  "bias never updated": Mutant(_train_no_bias),
+                  "mistakes counted after the epoch": Mutant(_train_mistakes_after_epoch),
+                  "bias returned first": Mutant(_train_bias_first),
+                  "batch updates": Mutant(_train_batch)}),
+    Part(id="affine_forward", points=1, function="affine_forward", outputs=("out",),
+         cases=affine_cases, reference=affine_reference, forbid=("mlp_lib.layers.linear_forward",),
+         mutants={"no bias": Mutant(_affine_no_bias, diagnosis="missing_bias"),
+                  "transposed output": Mutant(_affine_transposed_output, diagnosis="transposed"),
+                  "W transposed": Mutant(_affine_transposed_weight)}),
+    Part(id="sigmoid", points=1, function="sigmoid", outputs=("out",),
+         cases=sigmoid_cases, reference=sigmoid_reference, forbid=("mlp_lib.layers.sigmoid_forward",),
+         mutants={"exp(x) / (1 + exp(x))": Mutant(_sigmoid_exp_ratio, diagnosis="unstable"),
+                  "sign error": Mutant(_sigmoid_sign),
+                  "in place": Mutant(_sigmoid_in_place, diagnosis="mutated_input")}),
+    Part(id="softmax", points=2, function="softmax", outputs=("probs",),
+         cases=softmax_cases, reference=softmax_reference, forbid=("mlp_lib.layers.softmax_forward", "mlp_lib.layers.log_softmax"),
+         mutants={"no max subtraction": Mutant(_softmax_naive, diagnosis="unstable"),
+                  "normalised over the batch axis": Mutant(_softmax_wrong_axis, diagnosis="wrong_axis"),
+                  "one max for the whole batch": Mutant(_softmax_global_max, diagnosis="unstable"),
+                  "max subtracted without keepdims": Mutant(_softmax_no_keepdims),
+                  "in place": Mutant(_softmax_in_place, diagnosis="mutated_input")}),
+    Part(id="mlp_forward", points=2, function="mlp_forward", outputs=("scores",),
+         cases=mlp_cases, reference=mlp_reference, call=mlp_call,
+         forbid=("mlp_lib.layers.linear_forward", "mlp_lib.modules.Sequential", "mlp_lib.modules.Linear"),
+         mutants={"ReLU after the output layer": Mutant(_mlp_relu_on_output),
+                  "no activation": Mutant(_mlp_no_activation),
+                  "sigmoid hidden units": Mutant(_mlp_sigmoid_hidden),
+                  "no biases": Mutant(_mlp_no_bias),
+                  "last layer skipped": Mutant(_mlp_skips_last_layer)}),
+]
