@@ -1,0 +1,566 @@
+"""Grading spec of Chapter 2's exercise: gradient descent, mini-batches and the optimizers' update rules.
+
+Every Part draws its cases from the grader's rng and is judged against a torch reference in
+float64 (on the grading device). The conventions are the exercise's, which are torch's:
+
+* ``linear_regression_gd`` starts from ``w = 0, b = 0`` and follows the gradient of the MSE
+  ``mean((X @ w + b - y)**2)``; ``losses`` holds the MSE before every step and after the last
+  (``steps + 1`` values). The reference runs the same descent with torch tensors (autograd for
+  the gradient); on the well-conditioned, long runs (``converged = 1``) it is the least-squares
+  solution of ``torch.linalg.lstsq`` instead, which plain descent must reach.
+* ``minibatches`` draws ``perm = rng.permutation(N)`` once per call from the Generator it is
+  given and yields ``X[perm[i:i + B]], y[perm[i:i + B]]`` in order, the last partial batch kept.
+  The grader calls it twice with one Generator (two epochs): the second call must draw a new
+  permutation.
+* the step functions are pure, with explicit state; each case runs several steps from a given
+  state (zeros = the start of training, or a state from the middle of a run) over a sequence of
+  random gradients, with a learning rate that changes from step to step, and compares every
+  iterate and the final state with ``torch.optim`` (SGD, Adagrad, RMSprop, Adam; ``foreach=False``)
+  driven by the same gradients. Gradients of very different scales and several ``eps`` make
+  the placement of ``eps`` matter. Purity is checked twice: the first step receives the case's
+  own arrays (an in-place update shows as a modified input), and the adapters report a step that
+  writes into the state dict it was given.
+
+Each mutant is a typical mistake; the autograder's tests check that each one loses the points
+of its own part, and only those.
+"""
+import numpy as np
+import torch
+
+from autograder.spec import Mutant, Part
+
+PUBLIC_SEED = 19510901          # Robbins & Monro, Ann. Math. Statist. 22(3), September 1951
+
+_OPTIM_FORBID = ("mlp_lib.optim.SGD", "mlp_lib.optim.Adagrad", "mlp_lib.optim.RMSprop", "mlp_lib.optim.Adam",
+                 "mlp_lib.optim.AdamW", "mlp_lib.optim.apply_step", "mlp_lib.training.fit")
+
+
+# -- linear_regression_gd -----------------------------------------------------------------
+def _regression_problem(rng, n, d):
+    X = rng.standard_normal((n, d)) + rng.uniform(-1.0, 1.0, size=d)     # not centred: the bias matters
+    y = X @ rng.standard_normal(d) + rng.uniform(-2.0, 2.0) + 0.3 * rng.standard_normal(n)
+    A = np.hstack([X, np.ones((n, 1))])
+    eigenvalues = np.linalg.eigvalsh(2.0 / n * A.T @ A)                   # Hessian of the MSE
+    return X, y, eigenvalues
+
+
+def gd_cases(rng):
+    cases = []
+    for _ in range(3):                       # a few steps from zero: the whole trajectory is graded
+        n, d = int(rng.integers(15, 60)), int(rng.integers(1, 5))
+        X, y, lam = _regression_problem(rng, n, d)
+        lr = float(rng.uniform(0.3, 1.6)) / lam.max()                     # stable: lr * lambda_max < 2
+        cases.append({"X": X, "y": y, "lr": np.float64(lr), "steps": np.int64(rng.integers(3, 25)),
+                      "converged": np.int64(0)})
+    for _ in range(2):                       # long, well-conditioned runs: must reach least squares
+        while True:
+            n, d = int(rng.integers(40, 100)), int(rng.integers(1, 4))
+            X, y, lam = _regression_problem(rng, n, d)
+            if lam.max() / lam.min() < 40:
+                break
+        cases.append({"X": X, "y": y, "lr": np.float64(1.0 / lam.max()), "steps": np.int64(2000),
+                      "converged": np.int64(1)})
+    return cases
+
+
+def gd_call(student, X, y, lr, steps, converged):
+    return student.linear_regression_gd(X, y, lr=float(lr), steps=int(steps))
+
+
+def gd_reference(X, y, lr, steps, converged):
+    n, d = X.shape
+    if y.shape != (n,):          # e.g. the grader's transposed-inputs probe: no such alternative
+        raise ValueError(f"y must have shape ({n},), got {tuple(y.shape)}")
+    w = torch.zeros(d, dtype=X.dtype, device=X.device)
+    b = torch.zeros((), dtype=X.dtype, device=X.device)
+    losses = []
+    for _ in range(int(steps)):
+        w, b = w.requires_grad_(True), b.requires_grad_(True)
+        loss = torch.nn.functional.mse_loss(X @ w + b, y)
+        gw, gb = torch.autograd.grad(loss, (w, b))
+        losses.append(loss.detach())
+        w, b = (w - lr * gw).detach(), (b - lr * gb).detach()
+    losses.append(torch.nn.functional.mse_loss(X @ w + b, y))
+    if bool(converged):
+        A = torch.cat([X, torch.ones((n, 1), dtype=X.dtype, device=X.device)], dim=1)
+        solution = torch.linalg.lstsq(A, y[:, None]).solution[:, 0]
+        w, b = solution[:-1], solution[-1]
+    return w, b, torch.stack(losses)
+
+
+def _gd_loop(X, y, lr, steps, *, grad_scale=1.0, mean=True, sign=1.0, learn_bias=True, sequential=False,
+             final_loss=True):
+    n, d = X.shape
+    w, b = np.zeros(d), 0.0
+    losses = []
+    for _ in range(steps):
+        r = X @ w + b - y
+        losses.append(np.mean(r ** 2))
+        scale = grad_scale * (2.0 / n if mean else 2.0)
+        w = w - sign * lr * scale * (X.T @ r)
+        if sequential:
+            r = X @ w + b - y                 # b's gradient taken at the already-updated w
+        if learn_bias:
+            b = b - sign * lr * scale * r.sum()
+    if final_loss:
+        losses.append(np.mean((X @ w + b - y) ** 2))
+    return w, b, np.array(losses)
+
+
+def _gd_sum(X, y, *, lr, steps):
+    with np.errstate(all="ignore"):
+        return _gd_loop(X, y, lr, steps, mean=False)
+
+
+def _gd_half_gradient(X, y, *, lr, steps):
+    return _gd_loop(X, y, lr, steps, grad_scale=0.5)          # the gradient of MSE/2
+
+
+def _gd_ascent(X, y, *, lr, steps):
+    with np.errstate(all="ignore"):
+        return _gd_loop(X, y, lr, steps, sign=-1.0)
+
+
+def _gd_frozen_bias(X, y, *, lr, steps):
+    return _gd_loop(X, y, lr, steps, learn_bias=False)
+
+
+def _gd_sequential(X, y, *, lr, steps):
+    return _gd_loop(X, y, lr, steps, sequential=True)
+
+
+def _gd_no_final_loss(X, y, *, lr, steps):
+    return _gd_loop(X, y, lr, steps, final_loss=False)
+
+
+# -- minibatches ---------------------------------------------------------------------------
+def minibatch_cases(rng):
+    cases = []
+    for kind in ("partial", "exact", "one short batch", "partial"):
+        b = int(rng.integers(3, 7))
+        if kind == "partial":
+            n = b * int(rng.integers(2, 6)) + int(rng.integers(1, b))      # the last batch is partial
+        elif kind == "exact":
+            n = b * int(rng.integers(2, 6))
+        else:
+            n = int(rng.integers(2, b))                                    # batch_size > N: one batch
+        d = int(rng.integers(1, 5))
+        y = rng.integers(0, 10, size=n) if kind == "exact" else rng.standard_normal(n)
+        cases.append({"X": rng.standard_normal((n, d)), "y": y, "batch_size": np.int64(b),
+                      "seed": np.int64(rng.integers(0, 2**31))})
+    return cases
+
+
+def minibatch_call(student, X, y, batch_size, seed):
+    rng = np.random.default_rng(int(seed))
+    out = []
+    for _ in range(2):                      # two epochs from one Generator: each call reshuffles
+        xs, ys, sizes = [], [], []
+        for xb, yb in student.minibatches(X, y, batch_size=int(batch_size), rng=rng):
+            xs.append(np.asarray(xb))
+            ys.append(np.asarray(yb))
+            sizes.append(len(xb))
+        out += [np.concatenate(xs) if xs else np.empty((0, X.shape[1])),
+                np.concatenate(ys) if ys else np.empty(0), np.array(sizes, dtype=np.int64)]
+    return tuple(out)
+
+
+def minibatch_reference(X, y, batch_size, seed):
+    # The permutation is numpy's by definition of the exercise (rng.permutation(N)); torch gathers.
+    rng = np.random.default_rng(int(seed))
+    n, b = X.shape[0], int(batch_size)
+    out = []
+    for _ in range(2):
+        perm = torch.as_tensor(rng.permutation(n), device=X.device)
+        sizes = torch.tensor([min(b, n - start) for start in range(0, n, b)], dtype=torch.int64)
+        out += [X[perm], y[perm], sizes]
+    return tuple(out)
+
+
+def _mb_no_shuffle(X, y, *, batch_size, rng):
+    for start in range(0, len(X), batch_size):
+        yield X[start:start + batch_size], y[start:start + batch_size]
+
+
+def _mb_drop_last(X, y, *, batch_size, rng):
+    perm = rng.permutation(len(X))
+    for start in range(0, len(X) - batch_size + 1, batch_size):
+        idx = perm[start:start + batch_size]
+        yield X[idx], y[idx]
+
+
+def _mb_two_permutations(X, y, *, batch_size, rng):
+    Xs, ys = X[rng.permutation(len(X))], y[rng.permutation(len(y))]
+    for start in range(0, len(X), batch_size):
+        yield Xs[start:start + batch_size], ys[start:start + batch_size]
+
+
+def _mb_shuffle_in_place(X, y, *, batch_size, rng):
+    perm = rng.permutation(len(X))
+    X[:] = X[perm]
+    y[:] = y[perm]
+    for start in range(0, len(X), batch_size):
+        yield X[start:start + batch_size], y[start:start + batch_size]
+
+
+def _mb_with_replacement(X, y, *, batch_size, rng):
+    for start in range(0, len(X), batch_size):
+        idx = rng.integers(0, len(X), size=min(batch_size, len(X) - start))
+        yield X[idx], y[idx]
+
+
+def _mb_fixed_seed(X, y, *, batch_size, rng):
+    perm = np.random.default_rng(0).permutation(len(X))        # ignores the rng it was given
+    for start in range(0, len(X), batch_size):
+        idx = perm[start:start + batch_size]
+        yield X[idx], y[idx]
+
+
+# -- the optimizers' steps: shared case generation ------------------------------------------
+def _shape(rng):
+    return (int(rng.integers(2, 7)),) if rng.random() < 0.5 else (int(rng.integers(2, 5)), int(rng.integers(2, 5)))
+
+
+def _steps(rng, shape, scale):
+    t = int(rng.integers(4, 9))
+    return scale * rng.standard_normal((t, *shape)), rng.uniform(0.005, 0.1, size=t)
+
+
+def _torch_run(opt_class, w, grads, lrs, state=None, **options):
+    """torch.optim over the same gradients, learning rate set before every step."""
+    p = torch.nn.Parameter(w.clone())
+    opt = opt_class([p], lr=float(lrs[0]), foreach=False, **options)
+    if state is not None:
+        opt.state[p].update(state)
+    trajectory = []
+    for k in range(grads.shape[0]):
+        opt.param_groups[0]["lr"] = float(lrs[k])
+        p.grad = grads[k].clone()
+        opt.step()
+        trajectory.append(p.detach().clone())
+    return torch.stack(trajectory), opt.state[p]
+
+
+# -- sgd_momentum_step ----------------------------------------------------------------------
+def momentum_cases(rng):
+    cases = []
+    for k in range(4):
+        shape = _shape(rng)
+        grads, lrs = _steps(rng, shape, scale=1.0)
+        start = np.zeros(shape) if k < 2 else rng.standard_normal(shape)     # first steps / mid-run
+        cases.append({"w": rng.standard_normal(shape), "velocity": start, "grads": grads, "lrs": lrs,
+                      "momentum": np.float64(rng.uniform(0.5, 0.95)), "nesterov": np.bool_(k % 2 == 1)})
+    return cases
+
+
+def momentum_call(student, w, velocity, grads, lrs, momentum, nesterov):
+    # Kernel side (self-contained): iterate the step. The first call gets the case's own arrays, so an
+    # in-place update of w, dw or the state's arrays shows up as a modified input; a step that changes
+    # the state dict it was given (new values under the old dict) is reported as an error.
+    state, trajectory = {"velocity": velocity}, []
+    for k in range(grads.shape[0]):
+        given = dict(state)
+        w, new_state = student.sgd_momentum_step(w, grads[k], state, lr=float(lrs[k]), momentum=float(momentum),
+                                                 nesterov=bool(nesterov))
+        if state.keys() != given.keys() or any(state[key] is not given[key] for key in given):
+            raise ValueError("sgd_momentum_step changed the state dict it was given (step " + str(k + 1) + "): "
+                             "return a new dict {'velocity': ...} and leave the old one as it was")
+        state = new_state
+        trajectory.append(np.array(w, dtype=np.float64, copy=True))
+    return np.stack(trajectory), state["velocity"]
+
+
+def momentum_reference(w, velocity, grads, lrs, momentum, nesterov):
+    # A zero velocity is torch's fresh state (its first buffer is the gradient itself, = mu*0 + g).
+    start = None if not bool(velocity.any()) else {"momentum_buffer": velocity.clone()}
+    trajectory, state = _torch_run(torch.optim.SGD, w, grads, lrs, start, momentum=float(momentum),
+                                   nesterov=bool(nesterov))
+    return trajectory, state["momentum_buffer"]
+
+
+def _momentum_classic(w, dw, state, *, lr, momentum, nesterov=False):
+    # Sutskever et al.'s form: the learning rate inside the velocity.
+    v = momentum * state["velocity"] - lr * dw
+    w_new = w + (momentum * v - lr * dw if nesterov else v)
+    return w_new, {"velocity": v}
+
+
+def _momentum_no_nesterov(w, dw, state, *, lr, momentum, nesterov=False):
+    v = momentum * state["velocity"] + dw
+    return w - lr * v, {"velocity": v}
+
+
+def _momentum_nesterov_old_velocity(w, dw, state, *, lr, momentum, nesterov=False):
+    v_old = state["velocity"]
+    v = momentum * v_old + dw
+    return w - lr * (dw + momentum * v_old if nesterov else v), {"velocity": v}
+
+
+def _momentum_dampened(w, dw, state, *, lr, momentum, nesterov=False):
+    v = momentum * state["velocity"] + (1 - momentum) * dw          # an average, not torch's sum
+    return w - lr * (dw + momentum * v if nesterov else v), {"velocity": v}
+
+
+def _momentum_dict_in_place(w, dw, state, *, lr, momentum, nesterov=False):
+    state["velocity"] = momentum * state["velocity"] + dw          # a new array, in the caller's dict
+    return w - lr * (dw + momentum * state["velocity"] if nesterov else state["velocity"]), state
+
+
+def _momentum_in_place(w, dw, state, *, lr, momentum, nesterov=False):
+    v = state["velocity"]
+    v *= momentum
+    v += dw
+    w -= lr * (dw + momentum * v if nesterov else v)
+    return w, state
+
+
+# -- adagrad_step ----------------------------------------------------------------------------
+def _eps_and_scale(rng, k, eps_choices):
+    # Alternate ordinary gradients with tiny ones, where eps is comparable to sqrt(accumulator).
+    return float(rng.choice(eps_choices)), (1.0 if k % 2 == 0 else 1e-5)
+
+
+def adagrad_cases(rng):
+    cases = []
+    for k in range(4):
+        shape = _shape(rng)
+        eps, scale = _eps_and_scale(rng, k, (1e-10, 1e-6))
+        grads, lrs = _steps(rng, shape, scale)
+        start = np.zeros(shape) if k < 2 else scale**2 * rng.uniform(0.5, 5.0, size=shape)
+        cases.append({"w": rng.standard_normal(shape), "sum_sq": start, "grads": grads, "lrs": lrs,
+                      "eps": np.float64(eps)})
+    return cases
+
+
+def adagrad_call(student, w, sum_sq, grads, lrs, eps):
+    state, trajectory = {"sum_sq": sum_sq}, []
+    for k in range(grads.shape[0]):
+        given = dict(state)
+        w, new_state = student.adagrad_step(w, grads[k], state, lr=float(lrs[k]), eps=float(eps))
+        if state.keys() != given.keys() or any(state[key] is not given[key] for key in given):
+            raise ValueError("adagrad_step changed the state dict it was given (step " + str(k + 1) + "): "
+                             "return a new dict {'sum_sq': ...} and leave the old one as it was")
+        state = new_state
+        trajectory.append(np.array(w, dtype=np.float64, copy=True))
+    return np.stack(trajectory), state["sum_sq"]
+
+
+def adagrad_reference(w, sum_sq, grads, lrs, eps):
+    trajectory, state = _torch_run(torch.optim.Adagrad, w, grads, lrs, {"sum": sum_sq.clone()}, eps=float(eps))
+    return trajectory, state["sum"]
+
+
+def _adagrad_eps_inside(w, dw, state, *, lr, eps=1e-10):
+    s = state["sum_sq"] + dw**2
+    return w - lr * dw / np.sqrt(s + eps), {"sum_sq": s}
+
+
+def _adagrad_no_accumulation(w, dw, state, *, lr, eps=1e-10):
+    s = dw**2                                                          # forgets the past
+    return w - lr * dw / (np.sqrt(s) + eps), {"sum_sq": s}
+
+
+def _adagrad_no_sqrt(w, dw, state, *, lr, eps=1e-10):
+    s = state["sum_sq"] + dw**2
+    return w - lr * dw / (s + eps), {"sum_sq": s}
+
+
+def _adagrad_in_place(w, dw, state, *, lr, eps=1e-10):
+    state["sum_sq"] += dw**2
+    w -= lr * dw / (np.sqrt(state["sum_sq"]) + eps)
+    return w, state
+
+
+# -- rmsprop_step ----------------------------------------------------------------------------
+def rmsprop_cases(rng):
+    cases = []
+    for k in range(4):
+        shape = _shape(rng)
+        eps, scale = _eps_and_scale(rng, k, (1e-8, 1e-6))
+        grads, lrs = _steps(rng, shape, scale)
+        start = np.zeros(shape) if k < 2 else scale**2 * rng.uniform(0.1, 2.0, size=shape)
+        cases.append({"w": rng.standard_normal(shape), "square_avg": start, "grads": grads, "lrs": lrs,
+                      "alpha": np.float64(rng.choice([0.9, 0.99, rng.uniform(0.8, 0.999)])), "eps": np.float64(eps)})
+    return cases
+
+
+def rmsprop_call(student, w, square_avg, grads, lrs, alpha, eps):
+    state, trajectory = {"square_avg": square_avg}, []
+    for k in range(grads.shape[0]):
+        given = dict(state)
+        w, new_state = student.rmsprop_step(w, grads[k], state, lr=float(lrs[k]), alpha=float(alpha), eps=float(eps))
+        if state.keys() != given.keys() or any(state[key] is not given[key] for key in given):
+            raise ValueError("rmsprop_step changed the state dict it was given (step " + str(k + 1) + "): "
+                             "return a new dict {'square_avg': ...} and leave the old one as it was")
+        state = new_state
+        trajectory.append(np.array(w, dtype=np.float64, copy=True))
+    return np.stack(trajectory), state["square_avg"]
+
+
+def rmsprop_reference(w, square_avg, grads, lrs, alpha, eps):
+    start = {"step": torch.tensor(0.0), "square_avg": square_avg.clone()}
+    trajectory, state = _torch_run(torch.optim.RMSprop, w, grads, lrs, start, alpha=float(alpha), eps=float(eps))
+    return trajectory, state["square_avg"]
+
+
+def _rmsprop_eps_inside(w, dw, state, *, lr, alpha=0.99, eps=1e-8):
+    v = alpha * state["square_avg"] + (1 - alpha) * dw**2
+    return w - lr * dw / np.sqrt(v + eps), {"square_avg": v}
+
+
+def _rmsprop_swapped_alpha(w, dw, state, *, lr, alpha=0.99, eps=1e-8):
+    v = (1 - alpha) * state["square_avg"] + alpha * dw**2
+    return w - lr * dw / (np.sqrt(v) + eps), {"square_avg": v}
+
+
+def _rmsprop_sum(w, dw, state, *, lr, alpha=0.99, eps=1e-8):
+    v = state["square_avg"] + dw**2                                    # AdaGrad's sum, not an average
+    return w - lr * dw / (np.sqrt(v) + eps), {"square_avg": v}
+
+
+def _rmsprop_in_place(w, dw, state, *, lr, alpha=0.99, eps=1e-8):
+    v = state["square_avg"]
+    v *= alpha
+    v += (1 - alpha) * dw**2
+    return w - lr * dw / (np.sqrt(v) + eps), state
+
+
+# -- adam_step ---------------------------------------------------------------------------------
+def adam_cases(rng):
+    cases = []
+    for k in range(5):
+        shape = _shape(rng)
+        eps, scale = _eps_and_scale(rng, k, (1e-8, 1e-6))
+        grads, lrs = _steps(rng, shape, scale)
+        if k < 2:                                       # the first steps of training
+            t, m, v = 0, np.zeros(shape), np.zeros(shape)
+        else:                                           # the middle of a run
+            t = int(rng.integers(1, 40))
+            m, v = scale * 0.3 * rng.standard_normal(shape), scale**2 * rng.uniform(0.1, 2.0, size=shape)
+        beta1, beta2 = (0.9, 0.999) if k % 2 == 0 else (float(rng.uniform(0.5, 0.95)), float(rng.uniform(0.9, 0.9999)))
+        cases.append({"w": rng.standard_normal(shape), "m": m, "v": v, "t": np.int64(t), "grads": grads, "lrs": lrs,
+                      "beta1": np.float64(beta1), "beta2": np.float64(beta2), "eps": np.float64(eps)})
+    return cases
+
+
+def adam_call(student, w, m, v, t, grads, lrs, beta1, beta2, eps):
+    state, trajectory = {"t": int(t), "m": m, "v": v}, []
+    for k in range(grads.shape[0]):
+        given = dict(state)
+        w, new_state = student.adam_step(w, grads[k], state, lr=float(lrs[k]), beta1=float(beta1),
+                                         beta2=float(beta2), eps=float(eps))
+        if state.keys() != given.keys() or any(state[key] is not given[key] for key in given):
+            raise ValueError("adam_step changed the state dict it was given (step " + str(k + 1) + "): "
+                             "return a new dict {'t': ..., 'm': ..., 'v': ...} and leave the old one as it was")
+        state = new_state
+        trajectory.append(np.array(w, dtype=np.float64, copy=True))
+    return np.stack(trajectory), state["m"], state["v"], state["t"]
+
+
+def adam_reference(w, m, v, t, grads, lrs, beta1, beta2, eps):
+    start = None
+    if int(t) > 0:
+        start = {"step": torch.tensor(float(t)), "exp_avg": m.clone(), "exp_avg_sq": v.clone()}
+    trajectory, state = _torch_run(torch.optim.Adam, w, grads, lrs, start, betas=(float(beta1), float(beta2)),
+                                   eps=float(eps))
+    steps = torch.tensor(int(state["step"].item()), dtype=torch.int64)
+    return trajectory, state["exp_avg"], state["exp_avg_sq"], steps
+
+
+def _adam(w, dw, state, *, lr, beta1, beta2, eps, correct=True, t_after=False, eps_inside=False,
+          correct_m_only=False):
+    t = state["t"] + 1
+    tb = state["t"] if t_after else t                                  # t_after: the count before this step
+    m = beta1 * state["m"] + (1 - beta1) * dw
+    v = beta2 * state["v"] + (1 - beta2) * dw**2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m_hat = m / (1 - beta1**tb) if correct else m
+        v_hat = v / (1 - beta2**tb) if correct and not correct_m_only else v
+        denom = np.sqrt(v_hat + eps) if eps_inside else np.sqrt(v_hat) + eps
+        return w - lr * m_hat / denom, {"t": t, "m": m, "v": v}
+
+
+def _adam_no_bias_correction(w, dw, state, *, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    return _adam(w, dw, state, lr=lr, beta1=beta1, beta2=beta2, eps=eps, correct=False)
+
+
+def _adam_t_incremented_after(w, dw, state, *, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    return _adam(w, dw, state, lr=lr, beta1=beta1, beta2=beta2, eps=eps, t_after=True)
+
+
+def _adam_eps_inside(w, dw, state, *, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    return _adam(w, dw, state, lr=lr, beta1=beta1, beta2=beta2, eps=eps, eps_inside=True)
+
+
+def _adam_corrects_m_only(w, dw, state, *, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    return _adam(w, dw, state, lr=lr, beta1=beta1, beta2=beta2, eps=eps, correct_m_only=True)
+
+
+def _adam_in_place(w, dw, state, *, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    t = state["t"] + 1
+    m, v = state["m"], state["v"]
+    m *= beta1
+    m += (1 - beta1) * dw
+    v *= beta2
+    v += (1 - beta2) * dw**2
+    w -= lr * (m / (1 - beta1**t)) / (np.sqrt(v / (1 - beta2**t)) + eps)
+    return w, {"t": t, "m": m, "v": v}
+
+
+def _adam_dict_in_place(w, dw, state, *, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    state["t"] += 1                      # new arrays, but written into the caller's dict
+    t = state["t"]
+    state["m"] = beta1 * state["m"] + (1 - beta1) * dw
+    state["v"] = beta2 * state["v"] + (1 - beta2) * dw**2
+    return w - lr * (state["m"] / (1 - beta1**t)) / (np.sqrt(state["v"] / (1 - beta2**t)) + eps), state
+
+
+PARTS = [
+    Part(id="linear_regression_gd", points=3, function="linear_regression_gd", outputs=("w", "b", "losses"),
+         cases=gd_cases, reference=gd_reference, call=gd_call,
+         forbid=("mlp_lib.optim.SGD", "mlp_lib.training.fit"),
+         mutants={"sum instead of mean (no 1/N)": Mutant(_gd_sum),
+                  "gradient of MSE/2 (factor 2 missing)": Mutant(_gd_half_gradient),
+                  "gradient ascent (sign error)": Mutant(_gd_ascent),
+                  "bias never updated": Mutant(_gd_frozen_bias),
+                  "b's gradient at the updated w": Mutant(_gd_sequential),
+                  "final loss missing": Mutant(_gd_no_final_loss)}),
+    Part(id="minibatches", points=2, function="minibatches",
+         outputs=("X_epoch1", "y_epoch1", "sizes_epoch1", "X_epoch2", "y_epoch2", "sizes_epoch2"),
+         cases=minibatch_cases, reference=minibatch_reference, call=minibatch_call,
+         forbid=("mlp_lib.training.fit",),
+         mutants={"no shuffling": Mutant(_mb_no_shuffle),
+                  "last partial batch dropped": Mutant(_mb_drop_last),
+                  "X and y shuffled with different permutations": Mutant(_mb_two_permutations),
+                  "X and y shuffled in place": Mutant(_mb_shuffle_in_place, diagnosis="mutated_input"),
+                  "batches sampled with replacement": Mutant(_mb_with_replacement),
+                  "own generator with a fixed seed": Mutant(_mb_fixed_seed)}),
+    Part(id="sgd_momentum_step", points=3, function="sgd_momentum_step", outputs=("trajectory", "velocity"),
+         cases=momentum_cases, reference=momentum_reference, call=momentum_call, forbid=_OPTIM_FORBID,
+         mutants={"classic (Sutskever) formulation, lr inside the velocity": Mutant(_momentum_classic),
+                  "nesterov ignored": Mutant(_momentum_no_nesterov),
+                  "Nesterov with the old velocity": Mutant(_momentum_nesterov_old_velocity),
+                  "velocity as an average (dampening 1 - momentum)": Mutant(_momentum_dampened),
+                  "state updated in place": Mutant(_momentum_in_place, diagnosis="mutated_input"),
+                  "state dict reused (new values in the caller's dict)": Mutant(_momentum_dict_in_place)}),
+    Part(id="adagrad_step", points=2, function="adagrad_step", outputs=("trajectory", "sum_sq"),
+         cases=adagrad_cases, reference=adagrad_reference, call=adagrad_call, forbid=_OPTIM_FORBID,
+         mutants={"eps inside the square root": Mutant(_adagrad_eps_inside),
+                  "no accumulation (current gradient only)": Mutant(_adagrad_no_accumulation),
+                  "no square root": Mutant(_adagrad_no_sqrt),
+                  "state updated in place": Mutant(_adagrad_in_place, diagnosis="mutated_input")}),
+    Part(id="rmsprop_step", points=2, function="rmsprop_step", outputs=("trajectory", "square_avg"),
+         cases=rmsprop_cases, reference=rmsprop_reference, call=rmsprop_call, forbid=_OPTIM_FORBID,
+         mutants={"eps inside the square root": Mutant(_rmsprop_eps_inside),
+                  "alpha and 1 - alpha swapped": Mutant(_rmsprop_swapped_alpha),
+                  "sum instead of moving average": Mutant(_rmsprop_sum),
+                  "state updated in place": Mutant(_rmsprop_in_place, diagnosis="mutated_input")}),
+    Part(id="adam_step", points=3, function="adam_step", outputs=("trajectory", "m", "v", "t"),
+         cases=adam_cases, reference=adam_reference, call=adam_call, forbid=_OPTIM_FORBID,
+         mutants={"no bias correction": Mutant(_adam_no_bias_correction),
+                  "t incremented after the bias correction": Mutant(_adam_t_incremented_after),
+                  "eps inside the square root": Mutant(_adam_eps_inside),
+                  "bias correction of m only": Mutant(_adam_corrects_m_only),
+                  "state updated in place": Mutant(_adam_in_place, diagnosis="mutated_input"),
+                  "state dict reused (new values in the caller's dict)": Mutant(_adam_dict_in_place)}),
+]

@@ -1,0 +1,274 @@
+"""Chapter 2's exercise (solutions/ch02_gradient_descent): spec, solution, release, mutants.
+
+The grading machinery must prove, for this assignment: the instructor's solution gets every
+point, the released stubs get none, and every typical mistake of the spec's mutant catalogue
+loses the points of its own part (with the diagnosis it names) while every other part keeps
+its points. Those checks run in-process on hidden-style cases (references from torch, float64).
+Further tests check that the torch references follow the same conventions as mlp_lib's
+optimizers and mini-batches (the book's and the public tests' oracle), and that the cases
+really exercise what the mutants get wrong. Slow tests run the release check and the real
+sandboxed pipeline (``python -m autograder check``) end to end.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from autograder import pipeline, references, release
+from autograder.course import Course
+from autograder.spec import load_spec
+from mlp_lib import optim, training
+
+ASSIGNMENT = "ch02_gradient_descent"
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+RELEASED = ROOT / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+SEEDS = (20251122, 7)            # stand-ins for the instructor's secret seed
+PART_IDS = ["linear_regression_gd", "minibatches", "sgd_momentum_step", "adagrad_step", "rmsprop_step", "adam_step"]
+
+
+@pytest.fixture(scope="module")
+def course():
+    return Course.open(ROOT)
+
+
+@pytest.fixture(scope="module")
+def spec(course):
+    return load_spec(course, ASSIGNMENT)
+
+
+@pytest.fixture(scope="module")
+def hidden_cases(spec):
+    """{seed: {part id: [CaseData]}} with torch references, computed once."""
+    return {seed: {pid: data.cases for pid, data in references.compute(spec, seed, "cpu").items()}
+            for seed in SEEDS}
+
+
+def answer_namespace(path: Path) -> dict:
+    """Execute a notebook's setup and answer cells (not its tests) and return the namespace."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    namespace: dict = {}
+    for cell in nb["cells"]:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell["cell_type"] == "code" and (meta.get("solution") or meta.get("grade_id") == "setup"):
+            exec(compile("".join(cell["source"]), f"<{path.name}:{meta.get('grade_id')}>", "exec"), namespace)
+    return namespace
+
+
+def verdicts(spec, namespace: dict, cases: dict) -> dict:
+    plans = {p.id: p for p in spec.plans()}
+    return {pid: pipeline.judge_in_process(plans[pid], namespace, cases[pid]) for pid in plans}
+
+
+def tensors(case: dict, names) -> list:
+    return [torch.tensor(case[n]) for n in names]
+
+
+def test_spec_has_the_six_parts_of_the_notebook_each_with_a_mutant_catalogue(spec):
+    assert [p.id for p in spec.parts] == PART_IDS
+    assert sum(p.points for p in spec.parts) == 15
+    assert all(len(p.mutants) >= 4 for p in spec.parts), "every part needs a catalogue of typical mistakes"
+    for part in spec.parts[2:]:
+        assert "state updated in place" in part.mutants, f"{part.id}: the in-place state mutant is missing"
+
+
+def test_solution_gets_every_point_on_hidden_cases(spec, hidden_cases):
+    namespace = answer_namespace(SOURCE)
+    for seed, cases in hidden_cases.items():
+        for pid, v in verdicts(spec, namespace, cases).items():
+            assert v.status == "passed", f"seed {seed}, part {pid}: {v.messages}"
+
+
+def test_released_stubs_get_no_point(spec, hidden_cases):
+    namespace = answer_namespace(RELEASED)
+    for pid, v in verdicts(spec, namespace, hidden_cases[SEEDS[0]]).items():
+        assert v.points == 0 and v.status in ("error", "failed"), f"{pid}: {v.status} {v.messages}"
+        assert "NotImplementedError" in " ".join(v.messages)
+
+
+MUTANTS = [(part.id, name) for part in load_spec(Course.open(ROOT), ASSIGNMENT).parts for name in part.mutants]
+
+
+@pytest.mark.parametrize("part_id, mutant", MUTANTS, ids=[f"{p}:{m}" for p, m in MUTANTS])
+def test_each_mutant_loses_its_own_part_only_with_its_diagnosis(spec, hidden_cases, part_id, mutant):
+    part = spec.part(part_id)
+    namespace = answer_namespace(SOURCE)
+    namespace[part.function] = part.mutants[mutant].fn
+    for seed, cases in hidden_cases.items():
+        results = verdicts(spec, namespace, cases)
+        v = results[part_id]
+        assert v.points == 0, f"seed {seed}: mutant {mutant!r} of {part_id} was not caught: {v.messages}"
+        wanted = part.mutants[mutant].diagnosis
+        if wanted is not None:
+            assert wanted in v.diagnoses, f"seed {seed}: {mutant!r} diagnosed {v.diagnoses}, wanted {wanted}"
+        others = {pid: r.status for pid, r in results.items() if pid != part_id and r.status != "passed"}
+        assert not others, f"seed {seed}: mutant {mutant!r} of {part_id} also broke {others}"
+
+
+# -- the references follow one convention with mlp_lib (the book's and the public tests' oracle) --------
+def test_gd_reference_runs_reach_the_least_squares_solution_they_are_graded_against(spec):
+    """On the 'converged' cases the reference is torch.linalg.lstsq; torch's own descent must get there."""
+    part = spec.part("linear_regression_gd")
+    converged = 0
+    for seed in SEEDS:
+        for case in part.cases(np.random.default_rng(seed)):
+            if not case["converged"]:
+                continue
+            converged += 1
+            descent = dict(case, converged=np.int64(0))
+            w_gd, b_gd, losses_gd = part.reference(*tensors(descent, ("X", "y", "lr", "steps", "converged")))
+            w_ls, b_ls, losses_ls = part.reference(*tensors(case, ("X", "y", "lr", "steps", "converged")))
+            torch.testing.assert_close(w_gd, w_ls, rtol=1e-10, atol=1e-12)
+            torch.testing.assert_close(b_gd, b_ls, rtol=1e-10, atol=1e-12)
+            torch.testing.assert_close(losses_gd, losses_ls, rtol=0, atol=0)
+            assert losses_gd.shape == (int(case["steps"]) + 1,)
+    assert converged >= 2
+
+
+def test_gd_reference_matches_mlp_lib_sgd_fed_full_batches(spec):
+    """Batch gradient descent in the book (optim.SGD on full batches) and the grader's torch descent agree."""
+    from mlp_lib import layers, losses
+
+    part = spec.part("linear_regression_gd")
+    for case in part.cases(np.random.default_rng(11))[:3]:
+        X, y, lr, steps = case["X"], case["y"], float(case["lr"]), int(case["steps"])
+        params, opt = [np.zeros((X.shape[1], 1)), np.zeros(1)], optim.SGD(lr=lr)
+        state, history = opt.init_state(params), []
+        for _ in range(steps):
+            pred, cache = layers.linear_forward(X, *params)
+            value, dpred = losses.mse_loss(pred, y[:, None])
+            history.append(value)
+            _, dW, db = layers.linear_backward(dpred, cache)
+            params, state = opt.step(params, [dW, db], state)
+        w, b, ref_losses = part.reference(*tensors(case, ("X", "y", "lr", "steps", "converged")))
+        np.testing.assert_allclose(params[0][:, 0], w.numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(params[1][0], b.item(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(history, ref_losses.numpy()[:-1], rtol=1e-10)
+
+
+def test_minibatch_reference_is_mlp_lib_minibatches_for_two_epochs(spec):
+    part = spec.part("minibatches")
+    for case in part.cases(np.random.default_rng(3)):
+        expected = part.reference(*tensors(case, ("X", "y", "batch_size", "seed")))
+        gen = np.random.default_rng(int(case["seed"]))
+        for epoch in range(2):
+            batches = list(training.minibatches(case["X"], case["y"], batch_size=int(case["batch_size"]), rng=gen))
+            Xe, ye, sizes = expected[3 * epoch: 3 * epoch + 3]
+            np.testing.assert_array_equal(np.concatenate([xb for xb, _ in batches]), Xe.numpy())
+            np.testing.assert_array_equal(np.concatenate([yb for _, yb in batches]), ye.numpy())
+            assert [len(yb) for _, yb in batches] == sizes.tolist()
+
+
+def test_minibatch_cases_cover_partial_exact_and_oversized_batches(spec):
+    kinds = set()
+    for case in spec.part("minibatches").cases(np.random.default_rng(5)):
+        n, b = case["X"].shape[0], int(case["batch_size"])
+        kinds.add("oversized" if b > n else "exact" if n % b == 0 else "partial")
+    assert kinds == {"oversized", "exact", "partial"}
+
+
+def _library_run(opt, case, start_state=None):
+    """mlp_lib optimizer over a case's gradient sequence with its learning rates; (trajectory, state)."""
+    params, state = [case["w"].copy()], opt.init_state([case["w"]])
+    if start_state is not None:
+        state.update(start_state)
+    trajectory = []
+    for grad, lr in zip(case["grads"], case["lrs"]):
+        params, state = dataclasses.replace(opt, lr=float(lr)).step(params, [grad], state)
+        trajectory.append(params[0])
+    return np.stack(trajectory), state
+
+
+def test_momentum_reference_agrees_with_mlp_lib_sgd(spec):
+    part = spec.part("sgd_momentum_step")
+    for case in part.cases(np.random.default_rng(21)):
+        opt = optim.SGD(lr=0.1, momentum=float(case["momentum"]), nesterov=bool(case["nesterov"]))
+        start = {"t": 1, "momentum": [case["velocity"].copy()]} if case["velocity"].any() else None
+        trajectory, state = _library_run(opt, case, start)
+        ref_traj, ref_velocity = part.reference(*tensors(case, ("w", "velocity", "grads", "lrs", "momentum", "nesterov")))
+        np.testing.assert_allclose(trajectory, ref_traj.numpy(), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(state["momentum"][0], ref_velocity.numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_adagrad_and_rmsprop_references_agree_with_mlp_lib(spec):
+    part = spec.part("adagrad_step")
+    for case in part.cases(np.random.default_rng(22)):
+        opt = optim.Adagrad(lr=0.1, eps=float(case["eps"]))
+        trajectory, state = _library_run(opt, case, {"sum": [case["sum_sq"].copy()]})
+        ref_traj, ref_sum = part.reference(*tensors(case, ("w", "sum_sq", "grads", "lrs", "eps")))
+        np.testing.assert_allclose(trajectory, ref_traj.numpy(), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(state["sum"][0], ref_sum.numpy(), rtol=1e-12, atol=1e-30)
+    part = spec.part("rmsprop_step")
+    for case in part.cases(np.random.default_rng(23)):
+        opt = optim.RMSprop(lr=0.1, alpha=float(case["alpha"]), eps=float(case["eps"]))
+        trajectory, state = _library_run(opt, case, {"square_avg": [case["square_avg"].copy()]})
+        ref_traj, ref_avg = part.reference(*tensors(case, ("w", "square_avg", "grads", "lrs", "alpha", "eps")))
+        np.testing.assert_allclose(trajectory, ref_traj.numpy(), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(state["square_avg"][0], ref_avg.numpy(), rtol=1e-12, atol=1e-30)
+
+
+def test_adam_reference_agrees_with_mlp_lib_adam_from_fresh_and_mid_run_states(spec):
+    part = spec.part("adam_step")
+    starts = set()
+    for case in part.cases(np.random.default_rng(24)):
+        t = int(case["t"])
+        starts.add(t == 0)
+        opt = optim.Adam(lr=0.1, betas=(float(case["beta1"]), float(case["beta2"])), eps=float(case["eps"]))
+        trajectory, state = _library_run(opt, case, {"t": t, "exp_avg": [case["m"].copy()],
+                                                         "exp_avg_sq": [case["v"].copy()]})
+        ref_traj, ref_m, ref_v, ref_t = part.reference(
+            *tensors(case, ("w", "m", "v", "t", "grads", "lrs", "beta1", "beta2", "eps")))
+        np.testing.assert_allclose(trajectory, ref_traj.numpy(), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(state["exp_avg"][0], ref_m.numpy(), rtol=1e-12, atol=1e-30)
+        np.testing.assert_allclose(state["exp_avg_sq"][0], ref_v.numpy(), rtol=1e-12, atol=1e-30)
+        assert state["t"] == int(ref_t) == t + case["grads"].shape[0]
+    assert starts == {True, False}, "cases must start both from a fresh state and from the middle of a run"
+
+
+def test_step_cases_vary_the_learning_rate_and_include_tiny_gradients(spec):
+    """What the mutants get wrong must be visible: lr changing between steps, eps comparable to sqrt(v)."""
+    for pid in ("sgd_momentum_step", "adagrad_step", "rmsprop_step", "adam_step"):
+        cases = spec.part(pid).cases(np.random.default_rng(25))
+        assert all(np.ptp(c["lrs"]) > 0 for c in cases), f"{pid}: the learning rate must change between steps"
+        if pid != "sgd_momentum_step":
+            assert any(np.abs(c["grads"]).max() < 1e-3 for c in cases), f"{pid}: no case with tiny gradients"
+    nesterov = {bool(c["nesterov"]) for c in spec.part("sgd_momentum_step").cases(np.random.default_rng(26))}
+    assert nesterov == {True, False}
+
+
+def test_classic_momentum_matches_torch_while_the_learning_rate_is_constant(spec):
+    """The book's claim: Sutskever's form gives torch's iterates for a constant lr (velocity scaled by -lr)."""
+    part = spec.part("sgd_momentum_step")
+    classic = part.mutants["classic (Sutskever) formulation, lr inside the velocity"].fn
+    rng = np.random.default_rng(27)
+    for nesterov in (False, True):
+        w = rng.standard_normal(4)
+        grads = rng.standard_normal((6, 4))
+        mine, state = w, {"velocity": np.zeros(4)}
+        for g in grads:
+            mine, state = classic(mine, g, state, lr=0.05, momentum=0.9, nesterov=nesterov)
+        ref_traj, ref_v = part.reference(torch.tensor(w), torch.zeros(4), torch.tensor(grads), torch.full((6,), 0.05),
+                                         torch.tensor(0.9), torch.tensor(nesterov))
+        np.testing.assert_allclose(mine, ref_traj[-1].numpy(), rtol=1e-12)
+        np.testing.assert_allclose(state["velocity"], -0.05 * ref_v.numpy(), rtol=1e-12)
+
+
+@pytest.mark.slow
+def test_release_is_generated_from_the_source(course):
+    assert release.check(course, [ASSIGNMENT]) == []
+
+
+@pytest.mark.slow
+def test_solution_and_release_through_the_sandboxed_check(course):
+    from autograder.selfcheck import check_notebook
+
+    solved = check_notebook(course, SOURCE)
+    assert solved.score == solved.max_score == 15
+    assert not solved.cell_errors, f"public tests or the experiment failed on the solution: {solved.cell_errors}"
+    stub = check_notebook(course, RELEASED)
+    assert stub.score == 0
