@@ -1,0 +1,446 @@
+"""Grading spec of Chapter 3's exercise: backward passes, softmax cross-entropy, a two-layer
+network's gradients, and a numerical gradient.
+
+Every Part draws its cases from the grader's rng and is judged against a torch reference computed
+in float64 with autograd (on the grading device). Conventions, as stated in the exercise and in
+the book (``mlp_lib.layers`` and ``mlp_lib.losses`` follow them too):
+
+* a linear layer is ``out = x @ W + b`` with ``W`` of shape (D_in, D_out); its cache is the
+  tuple ``(x, W, b)`` that ``mlp_lib.layers.linear_forward`` returns;
+* the sigmoid's and tanh's caches are ``(out,)``, the *output* of the forward pass, as
+  ``mlp_lib.layers.sigmoid_forward`` / ``tanh_forward`` return them;
+* softmax cross-entropy averages over the batch (torch's ``F.cross_entropy``) and returns
+  ``(loss, dlogits)``;
+* the two-layer network is Linear -> ReLU -> Linear -> softmax cross-entropy;
+* the numerical gradient uses centered differences with ``h = 1e-5`` and restores ``x``
+  exactly; it is graded on known smooth scalar functions against torch's autograd gradient,
+  with a tolerance that the centered difference's O(h^2) error meets and the forward
+  difference's O(h) error does not.
+
+Backward passes get random upstream gradients (never ones). Shapes are drawn so that N, D_in,
+D_out (and H, C) differ, which lets the grader tell a transposed result or a sum over the wrong
+axis from other mistakes. Each mutant is a typical mistake; tests/test_assignment_ch03.py checks
+that each loses the points of its own part, and only those, with the diagnosis it names.
+"""
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from autograder.spec import Mutant, Part
+
+PUBLIC_SEED = 19861009       # Nature's issue of Rumelhart, Hinton & Williams: 9 October 1986
+
+
+def _distinct_sizes(rng, k, low, high):
+    """k distinct ints in [low, high): distinct dimensions make shape mistakes identifiable."""
+    return [int(v) for v in rng.choice(np.arange(low, high), size=k, replace=False)]
+
+
+# -- affine_backward ------------------------------------------------------------------------
+def affine_cases(rng):
+    cases = []
+    for _ in range(4):
+        n, d_in, d_out = _distinct_sizes(rng, 3, 2, 10)
+        cases.append({"dout": rng.standard_normal((n, d_out)), "x": rng.standard_normal((n, d_in)),
+                      "W": rng.standard_normal((d_in, d_out)), "b": rng.standard_normal(d_out)})
+    return cases
+
+
+def affine_reference(dout, x, W, b):
+    x, W, b = (t.clone().requires_grad_(True) for t in (x, W, b))
+    (x @ W + b).backward(dout)
+    return x.grad, W.grad, b.grad
+
+
+def affine_call(student, dout, x, W, b):
+    return student.affine_backward(dout, (x, W, b))
+
+
+def _affine_dW_transposed(dout, cache):
+    x, W, b = cache
+    return dout @ W.T, dout.T @ x, dout.sum(axis=0)
+
+
+def _affine_db_wrong_axis(dout, cache):
+    x, W, b = cache
+    return dout @ W.T, x.T @ dout, dout.sum(axis=1)
+
+
+def _affine_db_mean(dout, cache):
+    x, W, b = cache
+    return dout @ W.T, x.T @ dout, dout.mean(axis=0)
+
+
+def _affine_dW_mean(dout, cache):
+    x, W, b = cache
+    return dout @ W.T, x.T @ dout / x.shape[0], dout.sum(axis=0)
+
+
+def _affine_dx_sign(dout, cache):
+    x, W, b = cache
+    return -(dout @ W.T), x.T @ dout, dout.sum(axis=0)
+
+
+# -- sigmoid_backward / tanh_backward ---------------------------------------------------------
+def activation_cases(rng):
+    shapes = [(int(rng.integers(2, 7)), int(rng.integers(2, 7))), (int(rng.integers(3, 9)),),
+              (2, int(rng.integers(2, 5)), int(rng.integers(2, 5)))]
+    cases = []
+    for shape in shapes + [shapes[0]]:
+        cases.append({"dout": rng.standard_normal(shape), "x": rng.uniform(-4.0, 4.0, size=shape)})
+    return cases
+
+
+def sigmoid_reference(dout, x):
+    x = x.clone().requires_grad_(True)
+    torch.sigmoid(x).backward(dout)
+    return x.grad
+
+
+def sigmoid_call(student, dout, x):
+    out = 1.0 / (1.0 + np.exp(-x))          # the forward pass; the cache holds its output
+    return student.sigmoid_backward(dout, (out,))
+
+
+def _sigmoid_of_cache(dout, cache):
+    (out,) = cache
+    s = 1.0 / (1.0 + np.exp(-out))         # treats the cached output as the input x
+    return dout * s * (1.0 - s)
+
+
+def _sigmoid_in_place(dout, cache):
+    (out,) = cache
+    dout *= out * (1.0 - out)
+    return dout
+
+
+def _sigmoid_no_dout(dout, cache):
+    (out,) = cache
+    return out * (1.0 - out)
+
+
+def _sigmoid_tanh_formula(dout, cache):
+    (out,) = cache
+    return dout * (1.0 - out * out)
+
+
+def tanh_reference(dout, x):
+    x = x.clone().requires_grad_(True)
+    torch.tanh(x).backward(dout)
+    return x.grad
+
+
+def tanh_call(student, dout, x):
+    out = np.tanh(x)
+    return student.tanh_backward(dout, (out,))
+
+
+def _tanh_no_square(dout, cache):
+    (out,) = cache
+    return dout * (1.0 - out)
+
+
+def _tanh_of_cache(dout, cache):
+    (out,) = cache
+    return dout * (1.0 - np.tanh(out) ** 2)   # treats the cached output as the input x
+
+
+def _tanh_in_place(dout, cache):
+    (out,) = cache
+    dout *= 1.0 - out * out
+    return dout
+
+
+def _tanh_sigmoid_formula(dout, cache):
+    (out,) = cache
+    return dout * out * (1.0 - out)
+
+
+# -- softmax_cross_entropy ----------------------------------------------------------------------
+def softmax_ce_cases(rng):
+    cases = []
+    for scale in (1.0, 3.0, 1000.0, 1.0):
+        n, c = _distinct_sizes(rng, 2, 2, 11)
+        logits = scale * rng.standard_normal((n, c))
+        if scale > 100:
+            logits[0, 0] = 1000.0            # exp overflows unless the row maximum is subtracted
+        cases.append({"logits": logits, "y": rng.integers(0, c, size=n)})
+    return cases
+
+
+def softmax_ce_reference(logits, y):
+    logits = logits.clone().requires_grad_(True)
+    loss = F.cross_entropy(logits, y)
+    loss.backward()
+    return loss.detach(), logits.grad
+
+
+def _log_softmax(logits):
+    z = logits - logits.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
+def _ce_naive(logits, y):
+    n = logits.shape[0]
+    e = np.exp(logits)
+    p = e / e.sum(axis=1, keepdims=True)
+    loss = -np.mean(np.log(p[np.arange(n), y]))
+    d = p.copy()
+    d[np.arange(n), y] -= 1.0
+    return loss, d / n
+
+
+def _ce_grad_no_mean(logits, y):
+    n = logits.shape[0]
+    logp = _log_softmax(logits)
+    d = np.exp(logp)
+    d[np.arange(n), y] -= 1.0
+    return -np.mean(logp[np.arange(n), y]), d
+
+
+def _ce_sum(logits, y):
+    n = logits.shape[0]
+    logp = _log_softmax(logits)
+    d = np.exp(logp)
+    d[np.arange(n), y] -= 1.0
+    return -np.sum(logp[np.arange(n), y]), d
+
+
+def _ce_sign(logits, y):
+    n = logits.shape[0]
+    logp = _log_softmax(logits)
+    d = np.exp(logp)
+    d[np.arange(n), y] -= 1.0
+    return -np.mean(logp[np.arange(n), y]), -d / n
+
+
+def _ce_in_place(logits, y):
+    n = logits.shape[0]
+    logits -= logits.max(axis=1, keepdims=True)
+    logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    d = np.exp(logp)
+    d[np.arange(n), y] -= 1.0
+    return -np.mean(logp[np.arange(n), y]), d / n
+
+
+# -- two_layer_loss_and_grads ---------------------------------------------------------------------
+def two_layer_cases(rng):
+    cases = []
+    for _ in range(4):
+        n, d, h, c = _distinct_sizes(rng, 4, 2, 13)
+        cases.append({"X": rng.standard_normal((n, d)), "y": rng.integers(0, c, size=n),
+                      "W1": rng.standard_normal((d, h)) / np.sqrt(d), "b1": 0.1 * rng.standard_normal(h),
+                      "W2": rng.standard_normal((h, c)) / np.sqrt(h), "b2": 0.1 * rng.standard_normal(c)})
+    return cases
+
+
+def two_layer_reference(X, y, W1, b1, W2, b2):
+    W1, b1, W2, b2 = (t.clone().requires_grad_(True) for t in (W1, b1, W2, b2))
+    loss = F.cross_entropy(torch.relu(X @ W1 + b1) @ W2 + b2, y)
+    loss.backward()
+    return loss.detach(), W1.grad, b1.grad, W2.grad, b2.grad
+
+
+def two_layer_call(student, X, y, W1, b1, W2, b2):
+    loss, grads = student.two_layer_loss_and_grads({"W1": W1, "b1": b1, "W2": W2, "b2": b2}, X, y)
+    return loss, grads["W1"], grads["b1"], grads["W2"], grads["b2"]
+
+
+def _two_layer(params, X, y, *, mean=True, mask="z", relu_backward=True, dW1_T=False, db1_axis=0):
+    """The correct computation, with one switch per typical mistake."""
+    W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
+    n = X.shape[0]
+    Z1 = X @ W1 + b1
+    A1 = np.maximum(Z1, 0.0)
+    S = A1 @ W2 + b2
+    logp = _log_softmax(S)
+    loss = -np.mean(logp[np.arange(n), y])
+    dS = np.exp(logp)
+    dS[np.arange(n), y] -= 1.0
+    if mean:
+        dS /= n
+    dW2, db2 = A1.T @ dS, dS.sum(axis=0)
+    dA1 = dS @ W2.T
+    if not relu_backward:
+        dZ1 = dA1
+    else:
+        dZ1 = dA1 * ((Z1 if mask == "z" else dA1) > 0)
+    dW1 = dZ1.T @ X if dW1_T else X.T @ dZ1
+    db1 = dZ1.sum(axis=db1_axis)
+    return loss, {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
+
+
+def _two_layer_no_mean(params, X, y):
+    return _two_layer(params, X, y, mean=False)
+
+
+def _two_layer_mask_on_gradient(params, X, y):
+    return _two_layer(params, X, y, mask="grad")
+
+
+def _two_layer_no_relu_backward(params, X, y):
+    return _two_layer(params, X, y, relu_backward=False)
+
+
+def _two_layer_dW1_transposed(params, X, y):
+    return _two_layer(params, X, y, dW1_T=True)
+
+
+def _two_layer_db1_wrong_axis(params, X, y):
+    return _two_layer(params, X, y, db1_axis=1)
+
+
+# -- numerical_gradient -----------------------------------------------------------------------------
+# Four smooth scalar functions, written twice: in numpy (the adapter, sent to the student's
+# process) and in torch (the reference). ``which`` picks one.
+def numgrad_cases(rng):
+    shapes = [(int(rng.integers(3, 7)),), (int(rng.integers(2, 4)), int(rng.integers(2, 5))),
+              (2, 2, int(rng.integers(2, 4))), (int(rng.integers(4, 8)),)]
+    return [{"x": rng.standard_normal(shape), "which": np.int64(k)} for k, shape in enumerate(shapes)]
+
+
+def numgrad_reference(x, which):
+    v = x.clone().requires_grad_(True)
+    k = int(which)
+    if k == 0:
+        f = torch.sum(torch.sin(v) * v ** 2)
+    elif k == 1:
+        f = torch.logsumexp(v.reshape(-1), dim=0)
+    elif k == 2:
+        f = torch.sum(v ** 2) ** 1.5 + torch.sum(torch.tanh(v) * v.reshape(-1)[0])
+    else:
+        f = torch.sum(torch.exp(0.5 * v) * torch.cos(v))
+    f.backward()
+    return v.grad
+
+
+def numgrad_call(student, x, which):
+    k = int(which)
+
+    def f(v):
+        if k == 0:
+            return float(np.sum(np.sin(v) * v ** 2))
+        if k == 1:
+            m = v.max()
+            return float(m + np.log(np.sum(np.exp(v - m))))
+        if k == 2:
+            return float(np.sum(v ** 2) ** 1.5 + np.sum(np.tanh(v) * v.reshape(-1)[0]))
+        return float(np.sum(np.exp(0.5 * v) * np.cos(v)))
+
+    return student.numerical_gradient(f, x)
+
+
+def _numgrad_forward(f, x, h=1e-5):
+    grad = np.zeros_like(x)
+    fx = f(x)
+    for ix in np.ndindex(x.shape):
+        old = x[ix]
+        x[ix] = old + h
+        grad[ix] = (f(x) - fx) / h
+        x[ix] = old
+    return grad
+
+
+def _numgrad_not_restored(f, x, h=1e-5):
+    grad = np.zeros_like(x)
+    for ix in np.ndindex(x.shape):
+        x[ix] += h
+        f_plus = f(x)
+        x[ix] -= 2 * h
+        f_minus = f(x)
+        grad[ix] = (f_plus - f_minus) / (2 * h)
+    return grad
+
+
+def _numgrad_divides_by_h(f, x, h=1e-5):
+    grad = np.zeros_like(x)
+    for ix in np.ndindex(x.shape):
+        old = x[ix]
+        x[ix] = old + h
+        f_plus = f(x)
+        x[ix] = old - h
+        f_minus = f(x)
+        x[ix] = old
+        grad[ix] = (f_plus - f_minus) / h
+    return grad
+
+
+def _numgrad_large_h(f, x, h=1e-5):
+    # h = 1e-2 "to be safe from rounding": the O(h^2) truncation error is now ~1e-5.
+    grad = np.zeros_like(x)
+    h = 1e-2
+    for ix in np.ndindex(x.shape):
+        old = x[ix]
+        x[ix] = old + h
+        f_plus = f(x)
+        x[ix] = old - h
+        f_minus = f(x)
+        x[ix] = old
+        grad[ix] = (f_plus - f_minus) / (2 * h)
+    return grad
+
+
+def _numgrad_first_axis_only(f, x, h=1e-5):
+    # Loops over range(len(x)) and perturbs whole rows: wrong for anything but 1-D inputs.
+    grad = np.zeros_like(x)
+    for i in range(x.shape[0]):
+        old = x[i].copy()
+        x[i] = old + h
+        f_plus = f(x)
+        x[i] = old - h
+        f_minus = f(x)
+        x[i] = old
+        grad[i] = (f_plus - f_minus) / (2 * h)
+    return grad
+
+
+PARTS = [
+    Part(id="affine_backward", points=2, function="affine_backward", outputs=("dx", "dW", "db"),
+         cases=affine_cases, reference=affine_reference, call=affine_call,
+         forbid=("mlp_lib.layers.linear_backward", "mlp_lib.modules.Linear"),
+         mutants={"dW transposed": Mutant(_affine_dW_transposed, diagnosis="transposed"),
+                  "db summed over the wrong axis": Mutant(_affine_db_wrong_axis, diagnosis="wrong_axis"),
+                  "db averaged over the batch": Mutant(_affine_db_mean, diagnosis="missing_factor_n"),
+                  "dW divided by N": Mutant(_affine_dW_mean, diagnosis="missing_factor_n"),
+                  "dx sign error": Mutant(_affine_dx_sign, diagnosis="sign_flip")}),
+    Part(id="sigmoid_backward", points=1, function="sigmoid_backward", outputs=("dx",),
+         cases=activation_cases, reference=sigmoid_reference, call=sigmoid_call,
+         forbid=("mlp_lib.layers.sigmoid_grad", "mlp_lib.modules.Sigmoid"),
+         mutants={"uses the cache as the input x": Mutant(_sigmoid_of_cache),
+                  "modifies dout in place": Mutant(_sigmoid_in_place, diagnosis="mutated_input"),
+                  "ignores dout": Mutant(_sigmoid_no_dout),
+                  "tanh's derivative": Mutant(_sigmoid_tanh_formula)}),
+    Part(id="tanh_backward", points=1, function="tanh_backward", outputs=("dx",),
+         cases=activation_cases, reference=tanh_reference, call=tanh_call,
+         forbid=("mlp_lib.layers.tanh_grad", "mlp_lib.modules.Tanh"),
+         mutants={"1 - out instead of 1 - out^2": Mutant(_tanh_no_square),
+                  "uses the cache as the input x": Mutant(_tanh_of_cache),
+                  "modifies dout in place": Mutant(_tanh_in_place, diagnosis="mutated_input"),
+                  "sigmoid's derivative": Mutant(_tanh_sigmoid_formula)}),
+    Part(id="softmax_cross_entropy", points=2, function="softmax_cross_entropy", outputs=("loss", "dlogits"),
+         cases=softmax_ce_cases, reference=softmax_ce_reference,
+         forbid=("mlp_lib.layers.softmax", "mlp_lib.layers.softmax_forward", "mlp_lib.layers.log_softmax",
+                 "mlp_lib.layers.log_softmax_forward"),
+         mutants={"no max subtraction": Mutant(_ce_naive, diagnosis="unstable"),
+                  "gradient without 1/N": Mutant(_ce_grad_no_mean, diagnosis="extra_factor_n"),
+                  "sum instead of mean": Mutant(_ce_sum, diagnosis="extra_factor_n"),
+                  "gradient sign error": Mutant(_ce_sign, diagnosis="sign_flip"),
+                  "modifies logits in place": Mutant(_ce_in_place, diagnosis="mutated_input")}),
+    Part(id="two_layer_loss_and_grads", points=2, function="two_layer_loss_and_grads",
+         outputs=("loss", "dW1", "db1", "dW2", "db2"),
+         cases=two_layer_cases, reference=two_layer_reference, call=two_layer_call,
+         forbid=("mlp_lib.modules.Sequential", "mlp_lib.modules.Linear"),
+         mutants={"gradients without 1/N": Mutant(_two_layer_no_mean, diagnosis="extra_factor_n"),
+                  "ReLU mask taken from the gradient": Mutant(_two_layer_mask_on_gradient),
+                  "ReLU backward skipped": Mutant(_two_layer_no_relu_backward),
+                  "dW1 transposed": Mutant(_two_layer_dW1_transposed, diagnosis="transposed"),
+                  "db1 summed over the wrong axis": Mutant(_two_layer_db1_wrong_axis)}),
+    Part(id="numerical_gradient", points=2, function="numerical_gradient", outputs=("grad",),
+         cases=numgrad_cases, reference=numgrad_reference, call=numgrad_call, rtol=1e-6, atol=1e-8,
+         forbid=("mlp_lib.gradcheck.numerical_gradient_array",),
+         mutants={"forward differences": Mutant(_numgrad_forward),
+                  "x not restored": Mutant(_numgrad_not_restored, diagnosis="mutated_input"),
+                  "divides by h instead of 2h": Mutant(_numgrad_divides_by_h, diagnosis="scaled"),
+                  "h = 1e-2": Mutant(_numgrad_large_h),
+                  "perturbs whole rows": Mutant(_numgrad_first_axis_only)}),
+]

@@ -1,0 +1,224 @@
+"""Chapter 3's exercise (solutions/ch03_backpropagation): spec, solution, release, mutants.
+
+The grading machinery must prove, for this assignment: the instructor's solution gets every
+point, the released stubs get none, and every typical mistake of the spec's mutant catalogue
+loses the points of its own part (with the diagnosis it names) while every other part keeps
+its points. Those checks run in-process on hidden-style cases (references from torch, float64);
+the slow tests run the real sandboxed pipeline (``python -m autograder check``) end to end.
+
+The torch references are themselves checked against the second oracle, ``mlp_lib`` (whose
+functional core is tested against torch in tests/test_layers.py and tests/test_losses.py), so
+that the spec's conventions (cache formats, mean over the batch, W of shape (D_in, D_out)) are
+the book's.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from autograder import notebooks, pipeline, references, release
+from autograder.course import Course
+from autograder.spec import load_spec
+from mlp_lib import gradcheck, layers, losses
+
+ASSIGNMENT = "ch03_backpropagation"
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+RELEASED = ROOT / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+SEEDS = (20251122, 7)            # stand-ins for the instructor's secret seed
+
+
+@pytest.fixture(scope="module")
+def course():
+    return Course.open(ROOT)
+
+
+@pytest.fixture(scope="module")
+def spec(course):
+    return load_spec(course, ASSIGNMENT)
+
+
+@pytest.fixture(scope="module")
+def hidden_cases(spec):
+    """{seed: {part id: [CaseData]}} with torch references, computed once."""
+    return {seed: {pid: data.cases for pid, data in references.compute(spec, seed, "cpu").items()}
+            for seed in SEEDS}
+
+
+def answer_namespace(path: Path) -> dict:
+    """Execute a notebook's answer cells and the locked code before them (not its tests, not the
+    experiment) and return the namespace, as the grader's in-process checks do."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    namespace: dict = {}
+    for code in notebooks.solution_namespace_cells(cells):
+        exec(compile(code, f"<{path.name}>", "exec"), namespace)
+    return namespace
+
+
+def verdicts(spec, namespace: dict, cases: dict) -> dict:
+    plans = {p.id: p for p in spec.plans()}
+    return {pid: pipeline.judge_in_process(plans[pid], namespace, cases[pid]) for pid in plans}
+
+
+def tensors(case: dict) -> dict:
+    return {k: torch.tensor(v) for k, v in case.items()}
+
+
+def test_spec_has_the_six_parts_of_the_exercise_matching_the_notebook_cells(spec):
+    assert [p.id for p in spec.parts] == ["affine_backward", "sigmoid_backward", "tanh_backward",
+                                          "softmax_cross_entropy", "two_layer_loss_and_grads",
+                                          "numerical_gradient"]
+    assert sum(p.points for p in spec.parts) == 10
+    assert all(len(p.mutants) >= 4 for p in spec.parts), "every part needs a catalogue of typical mistakes"
+
+
+def test_solution_gets_every_point_on_hidden_cases(spec, hidden_cases):
+    namespace = answer_namespace(SOURCE)
+    for seed, cases in hidden_cases.items():
+        for pid, v in verdicts(spec, namespace, cases).items():
+            assert v.status == "passed", f"seed {seed}, part {pid}: {v.messages}"
+
+
+def test_solution_passes_the_tolerances_on_many_seeds(spec):
+    """The tolerances (notably the numerical gradient's) hold with margin, not by luck of two seeds."""
+    namespace = answer_namespace(SOURCE)
+    plans = {p.id: p for p in spec.plans()}
+    for seed in range(5):
+        data = references.compute(spec, seed, "cpu")
+        for pid in ("numerical_gradient", "softmax_cross_entropy", "two_layer_loss_and_grads"):
+            v = pipeline.judge_in_process(plans[pid], namespace, data[pid].cases)
+            assert v.status == "passed", f"seed {seed}, part {pid}: {v.messages}"
+
+
+def test_released_stubs_get_no_point(spec, hidden_cases):
+    namespace = answer_namespace(RELEASED)
+    for pid, v in verdicts(spec, namespace, hidden_cases[SEEDS[0]]).items():
+        assert v.points == 0 and v.status in ("error", "failed"), f"{pid}: {v.status} {v.messages}"
+        assert "NotImplementedError" in " ".join(v.messages)
+
+
+MUTANTS = [(part.id, name) for part in load_spec(Course.open(ROOT), ASSIGNMENT).parts for name in part.mutants]
+
+
+@pytest.mark.parametrize("part_id, mutant", MUTANTS, ids=[f"{p}:{m}" for p, m in MUTANTS])
+def test_each_mutant_loses_its_own_part_only_with_its_diagnosis(spec, hidden_cases, part_id, mutant):
+    part = spec.part(part_id)
+    namespace = answer_namespace(SOURCE)
+    namespace[part.function] = part.mutants[mutant].fn
+    for seed, cases in hidden_cases.items():
+        results = verdicts(spec, namespace, cases)
+        v = results[part_id]
+        assert v.points == 0, f"seed {seed}: mutant {mutant!r} of {part_id} was not caught: {v.messages}"
+        wanted = part.mutants[mutant].diagnosis
+        if wanted is not None:
+            assert wanted in v.diagnoses, f"seed {seed}: {mutant!r} diagnosed {v.diagnoses}, wanted {wanted}"
+        others = {pid: r.status for pid, r in results.items() if pid != part_id and r.status != "passed"}
+        assert not others, f"seed {seed}: mutant {mutant!r} of {part_id} also broke {others}"
+
+
+# -- the torch references follow mlp_lib's conventions (the second oracle) -----------------------
+
+def test_affine_reference_matches_mlp_lib_linear_backward_on_its_cache(spec):
+    part = spec.part("affine_backward")
+    for case in part.cases(np.random.default_rng(1)):
+        _, cache = layers.linear_forward(case["x"], case["W"], case["b"])
+        want = layers.linear_backward(case["dout"], cache)
+        got = part.reference(**tensors(case))
+        for w, g in zip(want, got):
+            np.testing.assert_allclose(g.numpy(), w, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("part_id, forward, backward", [
+    ("sigmoid_backward", layers.sigmoid_forward, layers.sigmoid_backward),
+    ("tanh_backward", layers.tanh_forward, layers.tanh_backward),
+])
+def test_activation_references_match_mlp_lib_on_its_output_cache(spec, part_id, forward, backward):
+    part = spec.part(part_id)
+    cases = part.cases(np.random.default_rng(2))
+    assert {c["x"].ndim for c in cases} == {1, 2, 3}, "activations are graded on inputs of any shape"
+    for case in cases:
+        _, cache = forward(case["x"])
+        want = backward(case["dout"], cache)
+        np.testing.assert_allclose(part.reference(**tensors(case)).numpy(), want, rtol=1e-12, atol=1e-14)
+
+
+def test_softmax_ce_reference_matches_mlp_lib_and_cases_contain_overflowing_logits(spec):
+    part = spec.part("softmax_cross_entropy")
+    cases = part.cases(np.random.default_rng(3))
+    for case in cases:
+        loss, dlogits = losses.softmax_cross_entropy(case["logits"], case["y"])
+        ref_loss, ref_d = part.reference(**tensors(case))
+        np.testing.assert_allclose(ref_loss.item(), loss, rtol=1e-12)
+        np.testing.assert_allclose(ref_d.numpy(), dlogits, rtol=1e-10, atol=1e-15)
+    # at least one case overflows a softmax that does not subtract the row maximum
+    assert any(np.max(c["logits"]) > 710 for c in cases)
+
+
+def test_two_layer_reference_matches_the_books_composition_of_mlp_lib_layers(spec):
+    part = spec.part("two_layer_loss_and_grads")
+    for case in part.cases(np.random.default_rng(4)):
+        Z1, c1 = layers.linear_forward(case["X"], case["W1"], case["b1"])
+        A1, cr = layers.relu_forward(Z1)
+        S, c2 = layers.linear_forward(A1, case["W2"], case["b2"])
+        loss, dS = losses.softmax_cross_entropy(S, case["y"])
+        dA1, dW2, db2 = layers.linear_backward(dS, c2)
+        _, dW1, db1 = layers.linear_backward(layers.relu_backward(dA1, cr), c1)
+        ref = part.reference(**tensors(case))
+        for want, got in zip((loss, dW1, db1, dW2, db2), ref):
+            np.testing.assert_allclose(got.detach().numpy(), want, rtol=1e-10, atol=1e-14)
+
+
+class _MlpLibStudent:
+    """A 'student' whose numerical_gradient is mlp_lib's (to run the spec's adapter)."""
+    numerical_gradient = staticmethod(gradcheck.numerical_gradient)
+
+
+def test_numerical_gradient_adapter_functions_are_the_references_functions(spec):
+    """The numpy functions sent to the student's process and the torch ones of the reference are
+    the same functions: mlp_lib's centered differences of the former match torch's autograd of the
+    latter to the accuracy of h = 1e-5, and the grading tolerance leaves a margin."""
+    part = spec.part("numerical_gradient")
+    cases = part.cases(np.random.default_rng(5))
+    assert sorted(int(c["which"]) for c in cases) == [0, 1, 2, 3]
+    assert any(c["x"].ndim > 1 for c in cases), "inputs of several dimensions catch loops over axis 0 only"
+    for case in cases:
+        x = case["x"].copy()
+        numeric = part.call(_MlpLibStudent(), x, case["which"])
+        np.testing.assert_array_equal(x, case["x"])
+        exact = part.reference(**tensors(case)).numpy()
+        assert np.allclose(numeric, exact, rtol=part.rtol / 10, atol=part.atol / 10), \
+            f"function {int(case['which'])}: finite differences {numeric} vs autograd {exact}"
+
+
+def test_forward_differences_fail_every_numerical_gradient_case(spec):
+    """O(h) truncation is caught in each case, not only in a lucky one."""
+    part = spec.part("numerical_gradient")
+    forward = part.mutants["forward differences"].fn
+
+    class Student:
+        numerical_gradient = staticmethod(forward)
+
+    for case in part.cases(np.random.default_rng(6)):
+        got = part.call(Student(), case["x"].copy(), case["which"])
+        exact = part.reference(**tensors(case)).numpy()
+        assert not np.allclose(got, exact, rtol=part.rtol, atol=part.atol)
+
+
+@pytest.mark.slow
+def test_release_is_generated_from_the_source(course):
+    assert release.check(course, [ASSIGNMENT]) == []
+
+
+@pytest.mark.slow
+def test_solution_and_release_through_the_sandboxed_check(course):
+    from autograder.selfcheck import check_notebook
+
+    solved = check_notebook(course, SOURCE)
+    assert solved.score == solved.max_score == 10
+    assert not solved.cell_errors, f"public tests or the experiment failed on the solution: {solved.cell_errors}"
+    stub = check_notebook(course, RELEASED)
+    assert stub.score == 0
