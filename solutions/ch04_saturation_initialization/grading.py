@@ -1,0 +1,559 @@
+"""Grading spec of Chapter 4's exercise: initialization, gradient norms, saturation, clipping.
+
+Every Part draws its cases from the grader's rng and is judged against a torch reference
+computed in float64. Conventions, as stated in the exercise and in the book:
+
+* weights have mlp_lib's shape ``(D_in, D_out)``: ``fan_in = D_in``, ``fan_out = D_out``.
+  torch stores the transpose ``(D_out, D_in)``; the references compute the fans with
+  ``torch.nn.init._calculate_fan_in_and_fan_out`` on an empty tensor of that transposed shape
+  and the gains with ``torch.nn.init.calculate_gain``, so the formulas are torch's own;
+* ``xavier_uniform``: U(-a, a) with ``a = gain * sqrt(6 / (fan_in + fan_out))``
+  (``torch.nn.init.xavier_uniform_``);
+* ``kaiming_normal``: N(0, std^2) with ``std = gain / sqrt(fan)``, ``gain = sqrt(2 / (1 + a^2))``
+  (``torch.nn.init.kaiming_normal_`` with ``nonlinearity="leaky_relu"``), ``fan`` chosen by ``mode``;
+* ``layer_gradient_norms``: one L2 norm per layer over all that layer's gradient arrays together
+  (``torch.linalg.vector_norm`` of their concatenation);
+* ``saturation_fraction``: sigmoid outputs are saturated when ``a < t`` or ``a > 1 - t``, tanh
+  outputs when ``|a| > 1 - t`` (strict inequalities), the fraction counting every entry once;
+* ``clip_grad_norm``: ``torch.nn.utils.clip_grad_norm_`` (global L2 norm, coefficient
+  ``min(1, max_norm / (total + 1e-6))``), returning new arrays and the norm before clipping.
+
+The two initializers are random, so they are graded statistically. The kernel-side adapter
+draws at least 10^6 weights with the student's function (seeded Generators) and hands back
+the shape of one draw, the root mean square ``sqrt(E[w^2])``, the ratio of the standard
+deviation to it (1 for a zero-mean distribution), the largest magnitude (uniform only), the
+kurtosis ``E[w^4] / E[w^2]^2`` (1.8 for a uniform, 3 for a normal distribution) and whether
+the function is reproducible from its ``rng`` (same seed: same matrix; another seed: another
+matrix). The reference gives the exact values of those statistics; with 10^6 samples their
+sampling errors are below 0.2% (the kurtosis of a normal sample, the noisiest, has a relative
+standard error of 0.16%), so the 2% tolerance of these two parts is twelve standard errors
+wide, while every mutant below is off by more than 8% in at least one case (or returns the
+wrong shape, or is not reproducible from its rng).
+"""
+import math
+
+import numpy as np
+import torch
+
+from autograder.spec import Mutant, Part
+
+PUBLIC_SEED = 20100513           # AISTATS 2010, where Glorot & Bengio's paper appeared
+MIN_SAMPLES = 1_000_000          # weights drawn per initializer case
+STAT_RTOL = 0.02
+
+
+def _torch_fans(d_in, d_out):
+    """(fan_in, fan_out) as torch computes them on its (D_out, D_in) weight."""
+    return torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(int(d_out), int(d_in)))
+
+
+# -- xavier_uniform ---------------------------------------------------------------------------------
+def xavier_cases(rng):
+    cases = []
+    shapes = [(int(rng.integers(900, 1400)), int(rng.integers(250, 400))),     # fan_in >> fan_out
+              (int(rng.integers(150, 300)), int(rng.integers(2000, 4000))),    # fan_in << fan_out
+              (int(rng.integers(20, 60)), int(rng.integers(10, 20))),          # small: many draws
+              (int(rng.integers(500, 700)),) * 2]                              # square
+    gains = [5.0 / 3.0, 1.0, math.sqrt(2.0), float(rng.uniform(0.5, 0.8))]
+    for (d_in, d_out), gain in zip(shapes, gains):
+        cases.append({"d_in": np.int64(d_in), "d_out": np.int64(d_out), "gain": np.float64(gain),
+                      "seed": np.int64(rng.integers(0, 2**31))})
+    return cases
+
+
+def xavier_call(student, d_in, d_out, gain, seed):
+    shape = (int(d_in), int(d_out))
+
+    def draw(generator):
+        return np.asarray(student.xavier_uniform(shape, gain=float(gain), rng=generator), dtype=np.float64)
+
+    first = draw(np.random.default_rng(int(seed)))
+    if first.ndim != 2 or first.size == 0:
+        raise ValueError(f"xavier_uniform{shape} returned an array of shape {first.shape}, expected {shape}")
+    again = draw(np.random.default_rng(int(seed)))
+    other = draw(np.random.default_rng(int(seed) + 1))
+    reproducible = np.array_equal(first, again) and not np.array_equal(first, other)
+    generator = np.random.default_rng(int(seed) + 2)
+    samples, total = [first.ravel()], first.size
+    while total < 1_000_000:
+        w = draw(generator).ravel()
+        samples.append(w)
+        total += w.size
+    x = np.concatenate(samples)
+    m2 = np.mean(x * x)
+    return (np.array(first.shape, dtype=np.int64), np.sqrt(m2), np.std(x) / np.sqrt(m2), np.max(np.abs(x)),
+            np.mean(x ** 4) / m2 ** 2, np.int64(reproducible))
+
+
+def xavier_reference(d_in, d_out, gain, seed):
+    fan_in, fan_out = _torch_fans(d_in, d_out)
+    std = float(gain) * math.sqrt(2.0 / float(fan_in + fan_out))    # torch.nn.init.xavier_uniform_'s std
+    bound = math.sqrt(3.0) * std                                     # ... and its bound
+    one = torch.tensor(1.0, dtype=torch.float64)                     # std / rms of a zero-mean sample
+    return (torch.stack([d_in, d_out]), torch.tensor(std, dtype=torch.float64), one,
+            torch.tensor(bound, dtype=torch.float64), torch.tensor(1.8, dtype=torch.float64),
+            torch.tensor(1, dtype=torch.int64))
+
+
+def _xavier_no_gain(shape, *, gain=1.0, rng):
+    a = math.sqrt(6.0 / (shape[0] + shape[1]))
+    return rng.uniform(-a, a, size=shape)
+
+
+def _xavier_std_as_bound(shape, *, gain=1.0, rng):
+    a = gain * math.sqrt(2.0 / (shape[0] + shape[1]))
+    return rng.uniform(-a, a, size=shape)
+
+
+def _xavier_normal_instead(shape, *, gain=1.0, rng):
+    return rng.normal(0.0, gain * math.sqrt(2.0 / (shape[0] + shape[1])), size=shape)
+
+
+def _xavier_fan_in_only(shape, *, gain=1.0, rng):
+    a = gain * math.sqrt(3.0 / shape[0])
+    return rng.uniform(-a, a, size=shape)
+
+
+def _xavier_gain_inside_sqrt(shape, *, gain=1.0, rng):
+    a = math.sqrt(6.0 * gain / (shape[0] + shape[1]))
+    return rng.uniform(-a, a, size=shape)
+
+
+def _xavier_half_interval(shape, *, gain=1.0, rng):
+    a = gain * math.sqrt(6.0 / (shape[0] + shape[1]))
+    return rng.uniform(0.0, a, size=shape)
+
+
+def _xavier_global_rng(shape, *, gain=1.0, rng):
+    a = gain * math.sqrt(6.0 / (shape[0] + shape[1]))
+    return np.random.uniform(-a, a, size=shape)
+
+
+def _xavier_torch_layout(shape, *, gain=1.0, rng):
+    a = gain * math.sqrt(6.0 / (shape[0] + shape[1]))
+    return rng.uniform(-a, a, size=(shape[1], shape[0]))
+
+
+# -- kaiming_normal ---------------------------------------------------------------------------------
+MODES = ("fan_in", "fan_out")
+
+
+def kaiming_cases(rng):
+    cases = []
+    shapes = [(int(rng.integers(1000, 1500)), int(rng.integers(150, 300))),
+              (int(rng.integers(150, 300)), int(rng.integers(1500, 3000))),
+              (int(rng.integers(30, 60)), int(rng.integers(100, 200))),
+              (int(rng.integers(1200, 1600)), int(rng.integers(400, 600)))]
+    slopes = [0.0, 0.0, float(rng.uniform(0.3, 0.5)), float(rng.uniform(0.5, 0.7))]
+    modes = [0, 1, 0, 1]
+    for (d_in, d_out), a, mode in zip(shapes, slopes, modes):
+        cases.append({"d_in": np.int64(d_in), "d_out": np.int64(d_out), "a": np.float64(a),
+                      "mode": np.int64(mode), "seed": np.int64(rng.integers(0, 2**31))})
+    return cases
+
+
+def kaiming_call(student, d_in, d_out, a, mode, seed):
+    shape = (int(d_in), int(d_out))
+    mode_name = ("fan_in", "fan_out")[int(mode)]
+
+    def draw(generator):
+        return np.asarray(student.kaiming_normal(shape, a=float(a), mode=mode_name, rng=generator),
+                          dtype=np.float64)
+
+    first = draw(np.random.default_rng(int(seed)))
+    if first.ndim != 2 or first.size == 0:
+        raise ValueError(f"kaiming_normal{shape} returned an array of shape {first.shape}, expected {shape}")
+    again = draw(np.random.default_rng(int(seed)))
+    other = draw(np.random.default_rng(int(seed) + 1))
+    reproducible = np.array_equal(first, again) and not np.array_equal(first, other)
+    generator = np.random.default_rng(int(seed) + 2)
+    samples, total = [first.ravel()], first.size
+    while total < 1_000_000:
+        w = draw(generator).ravel()
+        samples.append(w)
+        total += w.size
+    x = np.concatenate(samples)
+    m2 = np.mean(x * x)
+    return (np.array(first.shape, dtype=np.int64), np.sqrt(m2), np.std(x) / np.sqrt(m2),
+            np.mean(x ** 4) / m2 ** 2, np.int64(reproducible))
+
+
+def kaiming_reference(d_in, d_out, a, mode, seed):
+    fan_in, fan_out = _torch_fans(d_in, d_out)
+    fan = fan_in if int(mode) == 0 else fan_out
+    gain = torch.nn.init.calculate_gain("leaky_relu", float(a))
+    std = gain / math.sqrt(fan)                                       # torch.nn.init.kaiming_normal_'s std
+    one = torch.tensor(1.0, dtype=torch.float64)                     # std / rms of a zero-mean sample
+    return (torch.stack([d_in, d_out]), torch.tensor(std, dtype=torch.float64), one,
+            torch.tensor(3.0, dtype=torch.float64), torch.tensor(1, dtype=torch.int64))
+
+
+def _fan(shape, mode):
+    return shape[0] if mode == "fan_in" else shape[1]
+
+
+def _kaiming_fans_swapped(shape, *, a=0.0, mode="fan_in", rng):
+    # torch's convention (fan_in = shape[1]) applied to mlp_lib's (D_in, D_out) shape
+    fan = shape[1] if mode == "fan_in" else shape[0]
+    return rng.normal(0.0, math.sqrt(2.0 / (1 + a * a)) / math.sqrt(fan), size=shape)
+
+
+def _kaiming_no_gain(shape, *, a=0.0, mode="fan_in", rng):
+    return rng.normal(0.0, 1.0 / math.sqrt(_fan(shape, mode)), size=shape)
+
+
+def _kaiming_slope_not_squared(shape, *, a=0.0, mode="fan_in", rng):
+    return rng.normal(0.0, math.sqrt(2.0 / (1 + a)) / math.sqrt(_fan(shape, mode)), size=shape)
+
+
+def _kaiming_slope_ignored(shape, *, a=0.0, mode="fan_in", rng):
+    return rng.normal(0.0, math.sqrt(2.0 / _fan(shape, mode)), size=shape)
+
+
+def _kaiming_variance_as_std(shape, *, a=0.0, mode="fan_in", rng):
+    return rng.normal(0.0, 2.0 / (1 + a * a) / _fan(shape, mode), size=shape)
+
+
+def _kaiming_mode_ignored(shape, *, a=0.0, mode="fan_in", rng):
+    return rng.normal(0.0, math.sqrt(2.0 / (1 + a * a)) / math.sqrt(shape[0]), size=shape)
+
+
+def _kaiming_uniform_instead(shape, *, a=0.0, mode="fan_in", rng):
+    bound = math.sqrt(3.0) * math.sqrt(2.0 / (1 + a * a)) / math.sqrt(_fan(shape, mode))
+    return rng.uniform(-bound, bound, size=shape)
+
+
+def _kaiming_xavier_instead(shape, *, a=0.0, mode="fan_in", rng):
+    return rng.normal(0.0, math.sqrt(2.0 / (shape[0] + shape[1])), size=shape)
+
+
+def _kaiming_global_rng(shape, *, a=0.0, mode="fan_in", rng):
+    return np.random.normal(0.0, math.sqrt(2.0 / (1 + a * a)) / math.sqrt(_fan(shape, mode)), size=shape)
+
+
+# -- layer_gradient_norms ---------------------------------------------------------------------------
+# A list of layers, each a list of gradient arrays, travels as one flat vector and its layout:
+# array k has shape (rows[k], cols[k]) (cols[k] == 0: 1-D of length rows[k]) and belongs to layer[k].
+def _layout_case(rng, layer_sizes):
+    rows, cols, layer, parts = [], [], [], []
+    for l, kinds in enumerate(layer_sizes):
+        d_in, d_out = (int(v) for v in rng.integers(2, 9, size=2))
+        scale = 10.0 ** rng.uniform(-4, 2)          # layers of very different gradient sizes
+        for kind in kinds:
+            r, c = {"W": (d_in, d_out), "b": (d_out, 0), "g": (d_out, 0)}[kind]
+            rows.append(r)
+            cols.append(c)
+            layer.append(l)
+            parts.append(scale * rng.standard_normal(r * c if c else r))
+    return {"flat": np.concatenate(parts), "rows": np.array(rows, dtype=np.int64),
+            "cols": np.array(cols, dtype=np.int64), "layer": np.array(layer, dtype=np.int64)}
+
+
+def norms_cases(rng):
+    return [_layout_case(rng, [("W", "b")] * 3),
+            _layout_case(rng, [("W", "b"), ("W",), ("g", "b"), ("W", "b")]),    # no bias; BatchNorm-like
+            _layout_case(rng, [("W", "b")]),
+            _layout_case(rng, [("W", "b", "g"), ("W", "b"), ("W", "b"), ("W", "b"), ("W",)])]
+
+
+def _arrays_from_layout(flat, rows, cols):
+    arrays, start = [], 0
+    for r, c in zip(rows.tolist(), cols.tolist()):
+        size = r * c if c > 0 else r
+        view = flat[start:start + size]
+        arrays.append(view.reshape(r, c) if c > 0 else view)
+        start += size
+    return arrays
+
+
+def norms_call(student, flat, rows, cols, layer):
+    arrays, start = [], 0
+    for r, c in zip(rows.tolist(), cols.tolist()):
+        size = r * c if c > 0 else r
+        view = flat[start:start + size]          # views: an in-place change shows in the inputs
+        arrays.append(view.reshape(r, c) if c > 0 else view)
+        start += size
+    layers = [[] for _ in range(int(layer.max()) + 1)]
+    for arr, l in zip(arrays, layer.tolist()):
+        layers[l].append(arr)
+    return student.layer_gradient_norms(layers)
+
+
+def norms_reference(flat, rows, cols, layer):
+    arrays = _arrays_from_layout(flat, rows, cols)
+    n_layers = int(layer.max()) + 1
+    return torch.stack([torch.linalg.vector_norm(torch.cat([a.flatten() for a, l in zip(arrays, layer.tolist())
+                                                            if l == i]))
+                        for i in range(n_layers)])
+
+
+def _norms_weights_only(layer_grads):
+    return np.array([np.linalg.norm(grads[0]) for grads in layer_grads])
+
+
+def _norms_sum_of_norms(layer_grads):
+    return np.array([sum(np.linalg.norm(g) for g in grads) for grads in layer_grads])
+
+
+def _norms_squared(layer_grads):
+    return np.array([sum(np.sum(g * g) for g in grads) for grads in layer_grads])
+
+
+def _norms_global(layer_grads):
+    total = math.sqrt(sum(np.sum(g * g) for grads in layer_grads for g in grads))
+    return np.full(len(layer_grads), total)
+
+
+def _norms_max_abs(layer_grads):
+    return np.array([max(np.abs(g).max() for g in grads) for grads in layer_grads])
+
+
+def _norms_rms(layer_grads):
+    return np.array([math.sqrt(np.mean(np.concatenate([g.ravel() for g in grads]) ** 2)) for grads in layer_grads])
+
+
+def _norms_per_array(layer_grads):
+    return np.array([np.linalg.norm(g) for grads in layer_grads for g in grads])
+
+
+def _norms_in_place(layer_grads):
+    out = []
+    for grads in layer_grads:
+        for g in grads:
+            np.square(g, out=g)
+        out.append(math.sqrt(sum(g.sum() for g in grads)))
+    return np.array(out)
+
+
+# -- saturation_fraction ----------------------------------------------------------------------------
+KINDS = ("sigmoid", "tanh")
+
+
+def saturation_cases(rng):
+    cases = []
+    specs = [(0, 0.01, (int(rng.integers(40, 80)), int(rng.integers(20, 40))), 4.0),
+             (1, 0.01, (int(rng.integers(40, 80)), int(rng.integers(20, 40))), 2.0),
+             (0, 0.05, (int(rng.integers(200, 400)),), 3.0),                       # any shape: 1-D
+             (1, 0.05, (int(rng.integers(5, 9)), int(rng.integers(10, 20)), 6), 1.5),   # ... and 3-D
+             (0, 0.2, (int(rng.integers(30, 50)), int(rng.integers(30, 50))), 1.0)]
+    for kind, t, shape, spread in specs:
+        z = spread * rng.standard_normal(shape)
+        a = 1.0 / (1.0 + np.exp(-z)) if kind == 0 else np.tanh(z)
+        flat = a.reshape(-1)
+        idx = rng.choice(flat.size, size=6, replace=False)
+        # Values exactly on the boundary are not saturated (strict inequalities); 1 - (1 - t) >= t
+        # holds in float64 for these t, so every correct formulation agrees on them.
+        if kind == 0:
+            flat[idx[:3]] = t
+        else:
+            flat[idx[:3]] = 1.0 - t
+            flat[idx[3:]] = -(1.0 - t)
+        cases.append({"a": a, "kind": np.int64(kind), "threshold": np.float64(t)})
+    return cases
+
+
+def saturation_call(student, a, kind, threshold):
+    return student.saturation_fraction(a, kind=("sigmoid", "tanh")[int(kind)], threshold=float(threshold))
+
+
+def saturation_reference(a, kind, threshold):
+    t = float(threshold)
+    if int(kind) == 0:
+        saturated = (a < t) | (a > 1.0 - t)
+    else:
+        saturated = a.abs() > 1.0 - t
+    return saturated.to(torch.float64).mean()
+
+
+def _sat_lower_tail_only(a, *, kind, threshold=0.01):
+    if kind == "sigmoid":
+        return float(np.mean(a < threshold))
+    return float(np.mean(a < -(1 - threshold)))
+
+
+def _sat_non_strict(a, *, kind, threshold=0.01):
+    if kind == "sigmoid":
+        return float(np.mean((a <= threshold) | (a >= 1 - threshold)))
+    return float(np.mean(np.abs(a) >= 1 - threshold))
+
+
+def _sat_sigmoid_rule_for_tanh(a, *, kind, threshold=0.01):
+    return float(np.mean((a < threshold) | (a > 1 - threshold)))
+
+
+def _sat_threshold_ignored(a, *, kind, threshold=0.01):
+    if kind == "sigmoid":
+        return float(np.mean((a < 0.01) | (a > 0.99)))
+    return float(np.mean(np.abs(a) > 0.99))
+
+
+def _sat_count(a, *, kind, threshold=0.01):
+    if kind == "sigmoid":
+        return int(np.sum((a < threshold) | (a > 1 - threshold)))
+    return int(np.sum(np.abs(a) > 1 - threshold))
+
+
+def _sat_per_unit(a, *, kind, threshold=0.01):
+    # fraction of units (last axis) saturated on every example
+    s = (a < threshold) | (a > 1 - threshold) if kind == "sigmoid" else np.abs(a) > 1 - threshold
+    return float(np.mean(s.reshape(-1, s.shape[-1]).all(axis=0)))
+
+
+def _sat_tanh_near_zero(a, *, kind, threshold=0.01):
+    if kind == "sigmoid":
+        return float(np.mean((a < threshold) | (a > 1 - threshold)))
+    return float(np.mean(np.abs(a) < threshold))
+
+
+# -- clip_grad_norm ---------------------------------------------------------------------------------
+def clip_cases(rng):
+    cases = []
+    # (number of arrays, gradient scale, max_norm as a multiple of the total norm)
+    for n_arrays, scale, ratio in ((4, 1.0, 0.1), (3, 10.0, 3.0), (5, 1e-3, 0.2), (1, 2.0, 0.5), (6, 0.1, 0.02)):
+        rows, cols, parts = [], [], []
+        for k in range(n_arrays):
+            r, c = int(rng.integers(2, 9)), int(rng.integers(0, 7))
+            c = 0 if c == 1 else c
+            rows.append(r)
+            cols.append(c)
+            parts.append(scale * rng.standard_normal(r * c if c else r))
+        flat = np.concatenate(parts)
+        total = float(np.linalg.norm(flat))
+        cases.append({"flat": flat, "rows": np.array(rows, dtype=np.int64), "cols": np.array(cols, dtype=np.int64),
+                      "max_norm": np.float64(ratio * total * rng.uniform(0.9, 1.1))})
+    return cases
+
+
+def clip_call(student, flat, rows, cols, max_norm):
+    grads, start = [], 0
+    for r, c in zip(rows.tolist(), cols.tolist()):
+        size = r * c if c > 0 else r
+        view = flat[start:start + size]          # views: an in-place change shows in the inputs
+        grads.append(view.reshape(r, c) if c > 0 else view)
+        start += size
+    returned = student.clip_grad_norm(grads, float(max_norm))
+    if not isinstance(returned, (tuple, list)) or len(returned) != 2:
+        raise TypeError("clip_grad_norm must return a pair (clipped, total_norm)")
+    clipped, total_norm = returned
+    clipped = list(clipped)
+    if len(clipped) != len(grads):
+        raise ValueError(f"clipped has {len(clipped)} arrays, expected one per gradient ({len(grads)})")
+    for i, (c, g) in enumerate(zip(clipped, grads)):
+        if np.shape(c) != g.shape:
+            raise ValueError(f"clipped[{i}] has shape {np.shape(c)}, expected the shape of grads[{i}] {g.shape}")
+    flat_clipped = np.concatenate([np.asarray(c, dtype=np.float64).ravel() for c in clipped])
+    return flat_clipped, total_norm
+
+
+def clip_reference(flat, rows, cols, max_norm):
+    params = []
+    for g in _arrays_from_layout(flat, rows, cols):
+        p = torch.zeros(g.shape, dtype=torch.float64, device=g.device, requires_grad=True)
+        p.grad = g.clone()
+        params.append(p)
+    total = torch.nn.utils.clip_grad_norm_(params, float(max_norm))
+    return torch.cat([p.grad.flatten() for p in params]), total
+
+
+def _clip_per_tensor(grads, max_norm):
+    out = []
+    for g in grads:
+        n = np.linalg.norm(g)
+        out.append(g * min(1.0, max_norm / (n + 1e-6)))
+    return out, math.sqrt(sum(np.sum(g * g) for g in grads))
+
+
+def _total(grads):
+    return math.sqrt(sum(np.sum(g * g) for g in grads))
+
+
+def _clip_no_eps(grads, max_norm):
+    total = _total(grads)
+    return [g * min(1.0, max_norm / total) for g in grads], total
+
+
+def _clip_always(grads, max_norm):
+    total = _total(grads)
+    return [g * (max_norm / (total + 1e-6)) for g in grads], total
+
+
+def _clip_in_place(grads, max_norm):
+    total = _total(grads)
+    coef = min(1.0, max_norm / (total + 1e-6))
+    for g in grads:
+        g *= coef
+    return grads, total
+
+
+def _clip_norm_after(grads, max_norm):
+    total = _total(grads)
+    clipped = [g * min(1.0, max_norm / (total + 1e-6)) for g in grads]
+    return clipped, _total(clipped)
+
+
+def _clip_sum_of_norms(grads, max_norm):
+    total = sum(np.linalg.norm(g) for g in grads)
+    return [g * min(1.0, max_norm / (total + 1e-6)) for g in grads], total
+
+
+def _clip_squared_norm(grads, max_norm):
+    total = sum(np.sum(g * g) for g in grads)
+    return [g * min(1.0, max_norm / (total + 1e-6)) for g in grads], total
+
+
+PARTS = [
+    Part(id="xavier_uniform", points=2, function="xavier_uniform",
+         outputs=("shape", "rms", "std_over_rms", "max_abs", "kurtosis", "reproducible"),
+         cases=xavier_cases, reference=xavier_reference, call=xavier_call, rtol=STAT_RTOL,
+         forbid=("mlp_lib.init.xavier_normal", "mlp_lib.init.kaiming_uniform", "mlp_lib.init.lecun_uniform"),
+         mutants={"no gain": Mutant(_xavier_no_gain),
+                  "std used as the bound": Mutant(_xavier_std_as_bound),
+                  "normal instead of uniform": Mutant(_xavier_normal_instead),
+                  "bound from fan_in only": Mutant(_xavier_fan_in_only),
+                  "gain inside the square root": Mutant(_xavier_gain_inside_sqrt),
+                  "U(0, a) instead of U(-a, a)": Mutant(_xavier_half_interval),
+                  "numpy's global random state": Mutant(_xavier_global_rng),
+                  "torch's (D_out, D_in) layout": Mutant(_xavier_torch_layout)}),
+    Part(id="kaiming_normal", points=2, function="kaiming_normal",
+         outputs=("shape", "rms", "std_over_rms", "kurtosis", "reproducible"),
+         cases=kaiming_cases, reference=kaiming_reference, call=kaiming_call, rtol=STAT_RTOL,
+         forbid=("mlp_lib.init.calculate_gain", "mlp_lib.init.kaiming_uniform", "mlp_lib.init.lecun_normal"),
+         mutants={"fan_in and fan_out swapped": Mutant(_kaiming_fans_swapped),
+                  "no gain": Mutant(_kaiming_no_gain),
+                  "negative slope not squared": Mutant(_kaiming_slope_not_squared),
+                  "negative slope ignored": Mutant(_kaiming_slope_ignored),
+                  "variance used as the std": Mutant(_kaiming_variance_as_std),
+                  "mode ignored": Mutant(_kaiming_mode_ignored),
+                  "uniform instead of normal": Mutant(_kaiming_uniform_instead),
+                  "Xavier's variance": Mutant(_kaiming_xavier_instead),
+                  "numpy's global random state": Mutant(_kaiming_global_rng)}),
+    Part(id="layer_gradient_norms", points=2, function="layer_gradient_norms", outputs=("norms",),
+         cases=norms_cases, reference=norms_reference, call=norms_call,
+         forbid=("mlp_lib.diagnostics.per_layer_gradient_norms", "mlp_lib.diagnostics.gradient_norms"),
+         mutants={"weights only (biases ignored)": Mutant(_norms_weights_only),
+                  "sum of the arrays' norms": Mutant(_norms_sum_of_norms),
+                  "squared norms": Mutant(_norms_squared),
+                  "one global norm": Mutant(_norms_global),
+                  "largest magnitude instead of L2": Mutant(_norms_max_abs),
+                  "root mean square": Mutant(_norms_rms),
+                  "one norm per array": Mutant(_norms_per_array),
+                  "squares in place": Mutant(_norms_in_place, diagnosis="mutated_input")}),
+    Part(id="saturation_fraction", points=2, function="saturation_fraction", outputs=("fraction",),
+         cases=saturation_cases, reference=saturation_reference, call=saturation_call,
+         mutants={"lower tail only": Mutant(_sat_lower_tail_only),
+                  "<= instead of <": Mutant(_sat_non_strict),
+                  "sigmoid rule for tanh": Mutant(_sat_sigmoid_rule_for_tanh),
+                  "threshold fixed at 0.01": Mutant(_sat_threshold_ignored),
+                  "count instead of fraction": Mutant(_sat_count),
+                  "units saturated on every example": Mutant(_sat_per_unit),
+                  "tanh near 0 counted": Mutant(_sat_tanh_near_zero)}),
+    Part(id="clip_grad_norm", points=2, function="clip_grad_norm", outputs=("clipped", "total_norm"),
+         cases=clip_cases, reference=clip_reference, call=clip_call,
+         mutants={"per-tensor clipping": Mutant(_clip_per_tensor),
+                  "no eps": Mutant(_clip_no_eps),
+                  "scales up below the threshold": Mutant(_clip_always),
+                  "in place": Mutant(_clip_in_place, diagnosis="mutated_input"),
+                  "norm after clipping returned": Mutant(_clip_norm_after),
+                  "sum of per-tensor norms": Mutant(_clip_sum_of_norms),
+                  "squared norm": Mutant(_clip_squared_norm)}),
+]

@@ -1,0 +1,242 @@
+"""Chapter 4's exercise (solutions/ch04_saturation_initialization): spec, solution, release, mutants.
+
+The grading machinery must prove, for this assignment: the instructor's solution gets every
+point, the released stubs get none, and every typical mistake of the spec's mutant catalogue
+loses the points of its own part (with the diagnosis it names) while every other part keeps
+its points. The two initializers are graded statistically, so this file also checks that the
+statistical references are torch's (torch's own initializers land on them) and that the
+tolerance is wide enough for the solution on many seeds yet narrow enough for every mutant.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from autograder import pipeline, references, release
+from autograder.course import Course
+from autograder.spec import load_spec
+from mlp_lib import diagnostics, init, regularization
+
+ASSIGNMENT = "ch04_saturation_initialization"
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+RELEASED = ROOT / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+SEEDS = (20251122, 4)            # stand-ins for the instructor's secret seed
+INIT_PARTS = ("xavier_uniform", "kaiming_normal")
+
+
+@pytest.fixture(scope="module")
+def course():
+    return Course.open(ROOT)
+
+
+@pytest.fixture(scope="module")
+def spec(course):
+    return load_spec(course, ASSIGNMENT)
+
+
+@pytest.fixture(scope="module")
+def hidden_cases(spec):
+    """{seed: {part id: [CaseData]}} with torch references, computed once."""
+    return {seed: {pid: data.cases for pid, data in references.compute(spec, seed, "cpu").items()}
+            for seed in SEEDS}
+
+
+def answer_namespace(path: Path) -> dict:
+    """Execute a notebook's setup and answer cells (not its tests) and return the namespace."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    namespace: dict = {}
+    for cell in nb["cells"]:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell["cell_type"] == "code" and (meta.get("solution") or meta.get("grade_id") == "setup"):
+            exec(compile("".join(cell["source"]), f"<{path.name}:{meta.get('grade_id')}>", "exec"), namespace)
+    return namespace
+
+
+@pytest.fixture(scope="module")
+def solution():
+    return answer_namespace(SOURCE)
+
+
+def verdicts(spec, namespace: dict, cases: dict, part_ids=None) -> dict:
+    plans = {p.id: p for p in spec.plans()}
+    return {pid: pipeline.judge_in_process(plans[pid], namespace, cases[pid])
+            for pid in (part_ids or plans)}
+
+
+def test_spec_has_five_parts_matching_the_notebook_cells(spec):
+    assert [p.id for p in spec.parts] == ["xavier_uniform", "kaiming_normal", "layer_gradient_norms",
+                                          "saturation_fraction", "clip_grad_norm"]
+    assert sum(p.points for p in spec.parts) == 10
+    assert all(len(p.mutants) >= 5 for p in spec.parts), "every part needs a catalogue of typical mistakes"
+
+
+def test_solution_gets_every_point_on_hidden_cases(spec, hidden_cases, solution):
+    for seed, cases in hidden_cases.items():
+        for pid, v in verdicts(spec, solution, cases).items():
+            assert v.status == "passed", f"seed {seed}, part {pid}: {v.messages}"
+
+
+def test_released_stubs_get_no_point(spec, hidden_cases):
+    namespace = answer_namespace(RELEASED)
+    for pid, v in verdicts(spec, namespace, hidden_cases[SEEDS[0]]).items():
+        assert v.points == 0 and v.status in ("error", "failed"), f"{pid}: {v.status} {v.messages}"
+        assert "NotImplementedError" in " ".join(v.messages)
+
+
+MUTANTS = [(part.id, name) for part in load_spec(Course.open(ROOT), ASSIGNMENT).parts for name in part.mutants]
+
+
+@pytest.mark.parametrize("part_id, mutant", MUTANTS, ids=[f"{p}:{m}" for p, m in MUTANTS])
+def test_each_mutant_loses_its_own_part_only_with_its_diagnosis(spec, hidden_cases, solution, part_id, mutant):
+    part = spec.part(part_id)
+    namespace = dict(solution)
+    namespace[part.function] = part.mutants[mutant].fn
+    # The other parts run on the first seed (nothing else may break), except the two slow statistical
+    # parts when they cannot see the mutant: they call no function but their own.
+    plans = {p.id: p for p in spec.plans()}
+    others = [pid for pid in plans if pid != part_id
+              and (pid not in INIT_PARTS or part.function in plans[pid].functions)]
+    assert all(part.function not in plans[pid].functions for pid in INIT_PARTS if pid not in others + [part_id])
+    for i, (seed, cases) in enumerate(hidden_cases.items()):
+        results = verdicts(spec, namespace, cases, [part_id] + (others if i == 0 else []))
+        v = results[part_id]
+        assert v.points == 0, f"seed {seed}: mutant {mutant!r} of {part_id} was not caught: {v.messages}"
+        wanted = part.mutants[mutant].diagnosis
+        if wanted is not None:
+            assert wanted in v.diagnoses, f"seed {seed}: {mutant!r} diagnosed {v.diagnoses}, wanted {wanted}"
+        others = {pid: r.status for pid, r in results.items() if pid != part_id and r.status != "passed"}
+        assert not others, f"seed {seed}: mutant {mutant!r} of {part_id} also broke {others}"
+
+
+# ---------------------------------------------------------------------------- the statistical parts
+
+def _torch_statistics(part_id, case, generator):
+    """The adapter's statistics, computed on >= 10^6 weights drawn by torch.nn.init itself."""
+    d_in, d_out = int(case["d_in"]), int(case["d_out"])
+    draws, total = [], 0
+    while total < 1_000_000:
+        w = torch.empty(d_out, d_in, dtype=torch.float64)          # torch's (D_out, D_in) layout
+        if part_id == "xavier_uniform":
+            torch.nn.init.xavier_uniform_(w, gain=float(case["gain"]), generator=generator)
+        else:
+            torch.nn.init.kaiming_normal_(w, a=float(case["a"]), mode=("fan_in", "fan_out")[int(case["mode"])],
+                                          nonlinearity="leaky_relu", generator=generator)
+        draws.append(w.flatten())
+        total += w.numel()
+    x = torch.cat(draws)
+    m2 = torch.mean(x * x)
+    stats = {"rms": float(torch.sqrt(m2)), "std_over_rms": float(x.std(correction=0) / torch.sqrt(m2)),
+             "kurtosis": float(torch.mean(x ** 4) / m2 ** 2)}
+    if part_id == "xavier_uniform":
+        stats["max_abs"] = float(x.abs().max())
+    return stats
+
+
+@pytest.mark.parametrize("part_id", INIT_PARTS)
+def test_torch_initializers_land_on_the_statistical_references(spec, hidden_cases, part_id):
+    """The references read torch's formulas right: torch's own samples match them within the tolerance."""
+    part = spec.part(part_id)
+    generator = torch.Generator().manual_seed(2010)
+    for case in hidden_cases[SEEDS[0]][part_id]:
+        got = _torch_statistics(part_id, case.inputs, generator)
+        for name, value in got.items():
+            want = float(case.expected[name])
+            assert abs(value / want - 1) < part.rtol / 3, f"{part_id} {case.inputs}: torch's {name} {value} vs {want}"
+
+
+def test_mlp_lib_implementations_pass_the_hidden_cases(spec, hidden_cases):
+    """mlp_lib (which the book uses) and the grader agree on every convention of the four shared functions."""
+    namespace = {"xavier_uniform": init.xavier_uniform, "kaiming_normal": init.kaiming_normal,
+                 "saturation_fraction": diagnostics.saturation_fraction,
+                 "clip_grad_norm": regularization.clip_grad_norm}
+    for cases in hidden_cases.values():
+        for pid, v in verdicts(spec, namespace, cases, list(namespace)).items():
+            assert v.status == "passed", f"mlp_lib's {pid}: {v.messages}"
+
+
+@pytest.mark.parametrize("part_id", INIT_PARTS)
+def test_statistical_tolerance_has_a_wide_margin_for_the_solution(spec, solution, part_id):
+    """On five more seeds, the solution's statistics stay within a third of the tolerance."""
+    part = spec.part(part_id)
+    plan = next(p for p in spec.plans() if p.id == part_id)
+    worst = 0.0
+    for seed in range(5):
+        cases = references.compute(spec, seed, "cpu")[part_id].cases
+        outs = pipeline.in_process_outputs(plan, solution, [c.inputs for c in cases])
+        assert outs.error is None
+        for case, out in zip(cases, outs.cases):
+            assert out.error is None, out.error
+            for name in ("rms", "std_over_rms", "max_abs", "kurtosis"):
+                if name in case.expected:
+                    worst = max(worst, abs(float(out.outputs[name]) / float(case.expected[name]) - 1))
+    assert worst < part.rtol / 3, f"{part_id}: a statistic of the solution was {worst:.2%} off (tolerance {part.rtol:.0%})"
+
+
+def test_initializer_cases_cover_both_fan_orders_modes_slopes_and_gains(spec):
+    rng = np.random.default_rng(11)
+    xavier = spec.part("xavier_uniform").cases(rng)
+    assert any(c["d_in"] > 2 * c["d_out"] for c in xavier) and any(c["d_out"] > 2 * c["d_in"] for c in xavier)
+    assert any(c["gain"] == 1.0 for c in xavier) and any(c["gain"] > 1.5 for c in xavier)
+    kaiming = spec.part("kaiming_normal").cases(rng)
+    assert {int(c["mode"]) for c in kaiming} == {0, 1}
+    assert any(c["a"] == 0 for c in kaiming) and any(c["a"] > 0 for c in kaiming)
+    for c in kaiming:                    # every case is large and far from square: swapped fans show
+        assert max(c["d_in"], c["d_out"]) > 2 * min(c["d_in"], c["d_out"])
+
+
+def test_saturation_cases_hold_boundary_values_and_intermediate_fractions(spec):
+    part = spec.part("saturation_fraction")
+    for case in part.cases(np.random.default_rng(12)):
+        a, t = case["a"], float(case["threshold"])
+        if int(case["kind"]) == 0:
+            assert (a == t).sum() >= 3
+        else:
+            assert (np.abs(a) == 1.0 - t).sum() >= 6
+            assert 1.0 - (1.0 - t) >= t         # so that 1 - |a| < t and |a| > 1 - t agree on the boundary
+        fraction = float(part.reference(torch.tensor(a), torch.tensor(case["kind"]), torch.tensor(t)))
+        assert 0.0 < fraction < 1.0
+
+
+def test_clip_cases_clip_and_do_not_clip_and_feel_the_eps(spec):
+    part = spec.part("clip_grad_norm")
+    ratios = [float(c["max_norm"]) / float(np.linalg.norm(c["flat"])) for c in part.cases(np.random.default_rng(13))]
+    totals = [float(np.linalg.norm(c["flat"])) for c in part.cases(np.random.default_rng(13))]
+    assert any(r > 1 for r in ratios) and any(r < 1 for r in ratios)
+    assert any(r < 1 and 1e-6 / t > 1e-5 for r, t in zip(ratios, totals)), "no case where the 1e-6 matters"
+
+
+def test_layer_norm_reference_is_torch_vector_norm_of_each_layer(spec):
+    part = spec.part("layer_gradient_norms")
+    for case in part.cases(np.random.default_rng(14)):
+        tensors = {k: torch.tensor(v) for k, v in case.items()}
+        got = part.reference(**tensors).numpy()
+        start, by_layer = 0, {}
+        for r, c, l in zip(case["rows"], case["cols"], case["layer"]):
+            size = int(r * c if c else r)
+            by_layer.setdefault(int(l), []).append(case["flat"][start:start + size])
+            start += size
+        assert start == case["flat"].size
+        want = [math.sqrt(sum(float(np.sum(g * g)) for g in arrays)) for _, arrays in sorted(by_layer.items())]
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+@pytest.mark.slow
+def test_release_is_generated_from_the_source(course):
+    assert release.check(course, [ASSIGNMENT]) == []
+
+
+@pytest.mark.slow
+def test_solution_and_release_through_the_sandboxed_check(course):
+    from autograder.selfcheck import check_notebook
+
+    solved = check_notebook(course, SOURCE)
+    assert solved.score == solved.max_score == 10
+    assert not solved.cell_errors, f"public tests or the experiment failed on the solution: {solved.cell_errors}"
+    stub = check_notebook(course, RELEASED)
+    assert stub.score == 0
