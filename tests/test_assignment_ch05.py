@@ -1,0 +1,243 @@
+"""Chapter 5's exercise (solutions/ch05_relu_variants): spec, solution, release, mutants.
+
+The grading machinery must prove, for this assignment: the instructor's solution gets every
+point, the released stubs get none, and every typical mistake of the spec's mutant catalogue
+loses the points of its own part (with the diagnosis it names) while every other part keeps
+its points. Those checks run in-process on hidden-style cases (references from torch, float64).
+Two more oracles back the references up: mlp_lib's own layers (tested against torch in
+test_layers.py) must agree with them on every case, and the cases must really contain what the
+mutants are caught by (exact zeros at the kinks, inputs that overflow a naive exp, dead units
+with zeros in them). Slow tests run the real sandboxed pipeline and the release check.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from autograder import pipeline, references, release
+from autograder.course import Course
+from autograder.spec import load_spec
+from mlp_lib import diagnostics, layers
+
+ASSIGNMENT = "ch05_relu_variants"
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+RELEASED = ROOT / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+SEEDS = (20251122, 7)            # stand-ins for the instructor's secret seed
+PART_IDS = ["relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward", "elu_forward",
+            "elu_backward", "softplus_forward", "softplus_backward", "dead_unit_fraction"]
+
+
+@pytest.fixture(scope="module")
+def course():
+    return Course.open(ROOT)
+
+
+@pytest.fixture(scope="module")
+def spec(course):
+    return load_spec(course, ASSIGNMENT)
+
+
+@pytest.fixture(scope="module")
+def hidden_cases(spec):
+    """{seed: {part id: [CaseData]}} with torch references, computed once."""
+    return {seed: {pid: data.cases for pid, data in references.compute(spec, seed, "cpu").items()}
+            for seed in SEEDS}
+
+
+def answer_namespace(path: Path) -> dict:
+    """Execute a notebook's setup and answer cells (not its tests) and return the namespace."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    namespace: dict = {}
+    for cell in nb["cells"]:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell["cell_type"] == "code" and (meta.get("solution") or meta.get("grade_id") == "setup"):
+            exec(compile("".join(cell["source"]), f"<{path.name}:{meta.get('grade_id')}>", "exec"), namespace)
+    return namespace
+
+
+def verdicts(spec, namespace: dict, cases: dict) -> dict:
+    plans = {p.id: p for p in spec.plans()}
+    return {pid: pipeline.judge_in_process(plans[pid], namespace, cases[pid]) for pid in plans}
+
+
+def test_spec_has_the_graded_parts_of_the_chapter_in_order(spec):
+    assert [p.id for p in spec.parts] == PART_IDS
+    assert sum(p.points for p in spec.parts) == 10
+    assert all(len(p.mutants) >= 3 for p in spec.parts), "every part needs a catalogue of typical mistakes"
+
+
+def test_solution_gets_every_point_on_hidden_cases(spec, hidden_cases):
+    namespace = answer_namespace(SOURCE)
+    for seed, cases in hidden_cases.items():
+        for pid, v in verdicts(spec, namespace, cases).items():
+            assert v.status == "passed", f"seed {seed}, part {pid}: {v.messages}"
+
+
+def test_solution_runs_the_hidden_cases_without_floating_point_warnings(spec, hidden_cases):
+    """Overflow is part of what is graded: the model answer itself must never overflow."""
+    namespace = answer_namespace(SOURCE)
+    for seed, cases in hidden_cases.items():
+        for plan in spec.plans():
+            outs = pipeline.in_process_outputs(plan, namespace, [c.inputs for c in cases[plan.id]])
+            assert outs.error is None
+            # underflow (exp(-1000) = 0) is the right answer, not a defect; overflow and nan are
+            caught = [w for case in outs.cases for w in case.warnings if "underflow" not in w]
+            assert not caught, f"seed {seed}, {plan.id}: {caught}"
+
+
+def test_the_harness_records_the_overflow_of_a_naive_formula(spec, hidden_cases):
+    """The warning check above can fail: a mutant that overflows leaves its warnings in the record."""
+    part = spec.part("softplus_forward")
+    namespace = answer_namespace(SOURCE)
+    namespace[part.function] = part.mutants["naive log(1 + exp(beta x))"].fn
+    plan = next(p for p in spec.plans() if p.id == part.id)
+    outs = pipeline.in_process_outputs(plan, namespace, [c.inputs for c in hidden_cases[SEEDS[0]][part.id]])
+    assert any("overflow" in w for case in outs.cases for w in case.warnings)
+
+
+def test_released_stubs_get_no_point(spec, hidden_cases):
+    namespace = answer_namespace(RELEASED)
+    for pid, v in verdicts(spec, namespace, hidden_cases[SEEDS[0]]).items():
+        assert v.points == 0 and v.status in ("error", "failed"), f"{pid}: {v.status} {v.messages}"
+        assert "NotImplementedError" in " ".join(v.messages)
+
+
+MUTANTS = [(part.id, name) for part in load_spec(Course.open(ROOT), ASSIGNMENT).parts for name in part.mutants]
+
+
+@pytest.mark.parametrize("part_id, mutant", MUTANTS, ids=[f"{p}:{m}" for p, m in MUTANTS])
+def test_each_mutant_loses_its_own_part_only_with_its_diagnosis(spec, hidden_cases, part_id, mutant):
+    part = spec.part(part_id)
+    namespace = answer_namespace(SOURCE)
+    namespace[part.function] = part.mutants[mutant].fn
+    for seed, cases in hidden_cases.items():
+        with np.errstate(all="ignore"):          # several mutants overflow on purpose
+            results = verdicts(spec, namespace, cases)
+        v = results[part_id]
+        assert v.points == 0, f"seed {seed}: mutant {mutant!r} of {part_id} was not caught: {v.messages}"
+        wanted = part.mutants[mutant].diagnosis
+        if wanted is not None:
+            assert wanted in v.diagnoses, f"seed {seed}: {mutant!r} diagnosed {v.diagnoses}, wanted {wanted}"
+        others = {pid: r.status for pid, r in results.items() if pid != part_id and r.status != "passed"}
+        assert not others, f"seed {seed}: mutant {mutant!r} of {part_id} also broke {others}"
+
+
+# -- the references against a second oracle (mlp_lib), and what the cases contain ---------------------
+def _mlp_lib_value(part_id: str, inputs: dict) -> np.ndarray:
+    """The same quantity computed with mlp_lib (its own caches, its own option names)."""
+    x = inputs.get("x")
+    if part_id == "relu_forward":
+        return layers.relu(x)
+    if part_id == "relu_backward":
+        return layers.relu_backward(inputs["dout"], layers.relu_forward(x)[1])
+    if part_id.startswith("leaky_relu"):
+        out, cache = layers.leaky_relu_forward(x, negative_slope=float(inputs["negative_slope"]))
+        return out if part_id.endswith("forward") else layers.leaky_relu_backward(inputs["dout"], cache)
+    if part_id.startswith("elu"):
+        out, cache = layers.elu_forward(x, alpha=float(inputs["alpha"]))
+        return out if part_id.endswith("forward") else layers.elu_backward(inputs["dout"], cache)
+    if part_id.startswith("softplus"):
+        out, cache = layers.softplus_forward(x, beta=float(inputs["beta"]), threshold=float(inputs["threshold"]))
+        return out if part_id.endswith("forward") else layers.softplus_backward(inputs["dout"], cache)
+    if part_id == "dead_unit_fraction":
+        return np.float64(diagnostics.dead_relu_fraction(inputs["z"]))
+    raise AssertionError(part_id)
+
+
+@pytest.mark.parametrize("part_id", PART_IDS)
+def test_torch_references_agree_with_mlp_lib_on_every_case(hidden_cases, part_id):
+    for seed, cases in hidden_cases.items():
+        for i, case in enumerate(cases[part_id]):
+            (expected,) = case.expected.values()
+            np.testing.assert_allclose(_mlp_lib_value(part_id, case.inputs), expected, rtol=1e-12, atol=1e-300,
+                                       err_msg=f"seed {seed}, {part_id} case {i}")
+
+
+def test_activation_cases_put_exact_zeros_where_the_kink_is_graded(hidden_cases):
+    for cases in hidden_cases.values():
+        for pid in PART_IDS[:-1]:
+            for case in cases[pid]:
+                x = case.inputs["x"]
+                assert np.count_nonzero(x == 0) >= 2 and (x > 0).any() and (x < 0).any(), pid
+                if "dout" in case.inputs:
+                    dout = case.inputs["dout"]
+                    assert dout.shape == x.shape and np.all(dout != 0) and not np.all(dout == dout.flat[0])
+
+
+def test_elu_and_softplus_cases_overflow_a_naive_exp(hidden_cases):
+    for cases in hidden_cases.values():
+        for pid in ("elu_forward", "elu_backward", "softplus_forward", "softplus_backward"):
+            with np.errstate(over="ignore"):
+                assert any(np.isinf(np.exp(c.inputs["x"])).any() for c in cases[pid]), pid
+            for c in cases[pid]:
+                assert all(np.isfinite(v).all() for v in c.expected.values()), pid
+        # the case that catches a threshold compared with x instead of beta * x:
+        # x below the threshold but beta * x far above exp's overflow
+        band = [c for c in cases["softplus_forward"]
+                if ((c.inputs["x"] <= c.inputs["threshold"]) & (c.inputs["beta"] * c.inputs["x"] > 710)).any()]
+        assert band
+
+
+def test_softplus_cases_cover_both_sides_of_the_threshold_and_several_betas(hidden_cases):
+    for cases in hidden_cases.values():
+        sides = set()
+        for c in cases["softplus_forward"]:
+            bx = c.inputs["beta"] * c.inputs["x"]
+            sides |= {bool(v) for v in (bx > c.inputs["threshold"]).ravel()}
+        assert sides == {True, False}
+        assert len({float(c.inputs["beta"]) for c in cases["softplus_forward"]}) >= 3
+
+
+def test_dead_unit_cases_separate_units_from_entries_and_strict_from_loose(hidden_cases):
+    for cases in hidden_cases.values():
+        fractions, strict, rows = [], [], []
+        for c in cases["dead_unit_fraction"]:
+            z = c.inputs["z"]
+            n, d = z.shape
+            assert n != d
+            dead = (z <= 0).all(axis=0)
+            fractions.append(dead.mean())
+            strict.append((z < 0).all(axis=0).mean())
+            rows.append((z <= 0).all(axis=1).mean())
+            np.testing.assert_allclose(float(c.expected["fraction"]), dead.mean(), rtol=0, atol=0)
+            # units alive on a single example: sparse, but not dead
+            assert ((z > 0).sum(axis=0) == 1).any()
+        assert any(f > 0 for f in fractions) and any(f == 0 for f in fractions)
+        assert any(s < f for s, f in zip(strict, fractions)), "no dead unit with an exact zero: < vs <= untested"
+        assert any(r != f for r, f in zip(rows, fractions)), "the axis-swapped answer is never wrong"
+
+
+def test_public_cases_are_not_the_hidden_ones(spec):
+    public = references.compute(spec, spec.public_seed, "cpu")
+    hidden = references.compute(spec, SEEDS[0], "cpu")
+    for pid in PART_IDS:
+        a, b = public[pid].cases[0].inputs, hidden[pid].cases[0].inputs
+        assert any(a[k].shape != b[k].shape or not np.array_equal(a[k], b[k]) for k in a), pid
+
+
+def test_reference_of_relu_backward_uses_torchs_zero_at_the_kink(spec):
+    part = spec.part("relu_backward")
+    x = torch.tensor([-1.0, 0.0, 1.0], dtype=torch.float64)
+    dout = torch.tensor([0.5, 0.7, -0.3], dtype=torch.float64)
+    assert part.reference(dout, x).tolist() == [0.0, 0.0, -0.3]
+
+
+@pytest.mark.slow
+def test_release_is_generated_from_the_source(course):
+    assert release.check(course, [ASSIGNMENT]) == []
+
+
+@pytest.mark.slow
+def test_solution_and_release_through_the_sandboxed_check(course):
+    from autograder.selfcheck import check_notebook
+
+    solved = check_notebook(course, SOURCE)
+    assert solved.score == solved.max_score == 10
+    assert not solved.cell_errors, f"public tests or the experiment failed on the solution: {solved.cell_errors}"
+    stub = check_notebook(course, RELEASED)
+    assert stub.score == 0
