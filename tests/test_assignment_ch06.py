@@ -1,0 +1,273 @@
+"""Chapter 6's exercise (solutions/ch06_hyperparameter_tuning): spec, solution, release, mutants.
+
+The grading machinery must prove, for this assignment: the instructor's solution gets every
+point, the released stubs get none, and every typical mistake of the spec's mutant catalogue
+loses the points of its own part (with the diagnosis it names) while every other part keeps
+its points. The references must follow the conventions the book teaches, so ``mlp_lib.tuning``
+(which the book uses) passes the hidden cases too; the log-uniform part also has a statistical
+output, whose tolerance is checked here on many seeds. One slow test runs the real sandboxed
+pipeline (``python -m autograder check``) end to end.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from autograder import pipeline, references, release
+from autograder.course import Course
+from autograder.spec import load_spec
+from mlp_lib import tuning
+
+ASSIGNMENT = "ch06_hyperparameter_tuning"
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+RELEASED = ROOT / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+SEEDS = (20251122, 6)            # stand-ins for the instructor's secret seed
+PART_IDS = ["grid", "log_uniform", "random_search", "kfold_indices", "expected_improvement", "best_trial"]
+
+
+@pytest.fixture(scope="module")
+def course():
+    return Course.open(ROOT)
+
+
+@pytest.fixture(scope="module")
+def spec(course):
+    return load_spec(course, ASSIGNMENT)
+
+
+@pytest.fixture(scope="module")
+def hidden_cases(spec):
+    """{seed: {part id: [CaseData]}} with torch references, computed once."""
+    return {seed: {pid: data.cases for pid, data in references.compute(spec, seed, "cpu").items()}
+            for seed in SEEDS}
+
+
+def answer_namespace(path: Path) -> dict:
+    """Execute a notebook's setup and answer cells (not its tests, not the experiment) and return the namespace."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    namespace: dict = {}
+    for cell in nb["cells"]:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell["cell_type"] == "code" and (meta.get("solution") or meta.get("grade_id") == "setup"):
+            exec(compile("".join(cell["source"]), f"<{path.name}:{meta.get('grade_id')}>", "exec"), namespace)
+    return namespace
+
+
+@pytest.fixture(scope="module")
+def solution():
+    return answer_namespace(SOURCE)
+
+
+def verdicts(spec, namespace: dict, cases: dict, part_ids=None) -> dict:
+    plans = {p.id: p for p in spec.plans()}
+    return {pid: pipeline.judge_in_process(plans[pid], namespace, cases[pid]) for pid in (part_ids or plans)}
+
+
+def test_spec_has_six_parts_matching_the_notebook_cells(spec):
+    assert [p.id for p in spec.parts] == PART_IDS
+    assert sum(p.points for p in spec.parts) == 10
+    assert all(len(p.mutants) >= 6 for p in spec.parts), "every part needs a catalogue of typical mistakes"
+
+
+def test_solution_gets_every_point_on_hidden_cases(spec, hidden_cases, solution):
+    for seed, cases in hidden_cases.items():
+        for pid, v in verdicts(spec, solution, cases).items():
+            assert v.status == "passed", f"seed {seed}, part {pid}: {v.messages}"
+
+
+def test_released_stubs_get_no_point(spec, hidden_cases):
+    namespace = answer_namespace(RELEASED)
+    for pid, v in verdicts(spec, namespace, hidden_cases[SEEDS[0]]).items():
+        assert v.points == 0 and v.status in ("error", "failed"), f"{pid}: {v.status} {v.messages}"
+        assert "NotImplementedError" in " ".join(v.messages)
+
+
+MUTANTS = [(part.id, name) for part in load_spec(Course.open(ROOT), ASSIGNMENT).parts for name in part.mutants]
+
+
+@pytest.mark.parametrize("part_id, mutant", MUTANTS, ids=[f"{p}:{m}" for p, m in MUTANTS])
+def test_each_mutant_loses_its_own_part_only_with_its_diagnosis(spec, hidden_cases, solution, part_id, mutant):
+    part = spec.part(part_id)
+    namespace = dict(solution)       # the solution's own functions keep calling the solution's helpers
+    namespace[part.function] = part.mutants[mutant].fn
+    for seed, cases in hidden_cases.items():
+        with np.errstate(all="ignore"):
+            results = verdicts(spec, namespace, cases)
+        v = results[part_id]
+        assert v.points == 0, f"seed {seed}: mutant {mutant!r} of {part_id} was not caught: {v.messages}"
+        wanted = part.mutants[mutant].diagnosis
+        if wanted is not None:
+            assert wanted in v.diagnoses, f"seed {seed}: {mutant!r} diagnosed {v.diagnoses}, wanted {wanted}"
+        others = {pid: r.status for pid, r in results.items() if pid != part_id and r.status != "passed"}
+        assert not others, f"seed {seed}: mutant {mutant!r} of {part_id} also broke {others}"
+
+
+# ------------------------------------------------------------------ the references follow mlp_lib's conventions
+
+def _mlp_lib_namespace() -> dict:
+    """The exercise's functions written with mlp_lib.tuning, the library the book uses."""
+    def log_uniform(low, high, n, *, rng):
+        dist = tuning.LogUniform(low, high)
+        return np.array([dist.sample(rng) for _ in range(n)])
+
+    def random_search(objective, space, n_trials, *, rng):
+        table = tuning.random_search(objective, {k: tuning.LogUniform(*b) for k, b in space.items()},
+                                     n_trials=n_trials, rng=rng)
+        return [{k: row[k] for k in space} for row in table], np.array(table.column("score"))
+
+    def kfold_indices(n, k, *, shuffle=False, rng=None):
+        return tuning.kfold_indices(n, k, shuffle=shuffle, rng=rng)
+
+    return {"grid": tuning.grid, "log_uniform": log_uniform, "random_search": random_search,
+            "kfold_indices": kfold_indices, "expected_improvement": tuning.expected_improvement}
+
+
+def test_mlp_lib_tuning_passes_the_hidden_cases(spec, hidden_cases):
+    """grid order, draw order, fold convention and EI formula: the grader and the book agree.
+
+    (best_trial's NaN rule has no counterpart in mlp_lib: its searches never record a NaN score.)
+    """
+    namespace = _mlp_lib_namespace()
+    for cases in hidden_cases.values():
+        for pid, v in verdicts(spec, namespace, cases, list(namespace)).items():
+            assert v.status == "passed", f"mlp_lib's {pid}: {v.messages}"
+
+
+def test_kfold_reference_matches_scikit_learn_without_shuffling(spec):
+    from sklearn.model_selection import KFold
+
+    part = spec.part("kfold_indices")
+    checked = 0
+    for case in part.cases(np.random.default_rng(11)):
+        if int(case["shuffle"]):
+            continue
+        n, k = int(case["n"]), int(case["k"])
+        val, train, sizes = part.reference(*(torch.tensor(case[a]) for a in ("n", "k", "shuffle", "seed")))
+        want = list(KFold(n_splits=k).split(np.zeros(n)))
+        np.testing.assert_array_equal(val.numpy(), np.concatenate([v for _, v in want]))
+        np.testing.assert_array_equal(train.numpy(), np.concatenate([t for t, _ in want]))
+        assert sizes.tolist() == [len(v) for _, v in want]
+        checked += 1
+    assert checked >= 2
+
+
+def test_ei_reference_is_a_gaussian_expectation(spec):
+    """Monte Carlo: E[max(F - best - xi, 0)] (or best - F - xi) for F ~ N(mu, sigma^2), per entry."""
+    part = spec.part("expected_improvement")
+    rng = np.random.default_rng(12)
+    for case in part.cases(rng)[:2] + part.cases(rng)[2:4]:
+        got = part.reference(**{k: torch.tensor(v) for k, v in case.items()}).numpy()
+        sign = 1.0 if int(case["maximize"]) else -1.0
+        for i in np.flatnonzero(case["sigma"] > 0.05)[:4]:
+            f = case["mu"][i] + case["sigma"][i] * rng.standard_normal(400_000)
+            mc = np.mean(np.maximum(sign * (f - case["best"]) - case["xi"], 0.0))
+            assert abs(got[i] - mc) < 0.02 * case["sigma"][i] + 1e-4, (i, got[i], mc)
+
+
+def test_ei_cases_hold_certain_predictions_with_d_exactly_zero(spec):
+    part = spec.part("expected_improvement")
+    cases = part.cases(np.random.default_rng(13))
+    assert {int(c["maximize"]) for c in cases} == {0, 1} and any(float(c["xi"]) > 0 for c in cases)
+    for case in cases:
+        sign = 1.0 if int(case["maximize"]) else -1.0
+        d = sign * (case["mu"] - case["best"]) - case["xi"]
+        certain = case["sigma"] == 0
+        assert np.any(certain & (d == 0)) and np.any(certain & (d > 0)) and np.any(certain & (d < 0))
+        ei = part.reference(**{k: torch.tensor(v) for k, v in case.items()}).numpy()
+        assert np.all(np.isfinite(ei)) and np.all(ei > -1e-12)
+
+
+def test_best_trial_cases_have_ties_nan_and_both_directions(spec):
+    part = spec.part("best_trial")
+    cases = part.cases(np.random.default_rng(14))
+    assert {int(c["maximize"]) for c in cases} == {0, 1}
+    assert any(math.isnan(c["scores"][0]) for c in cases if int(c["maximize"]) == 1)
+    assert any(math.isnan(c["scores"][0]) for c in cases if int(c["maximize"]) == 0)
+    for case in cases:
+        s = case["scores"]
+        assert np.any(np.isfinite(s))
+        extreme = np.nanmax(s) if int(case["maximize"]) else np.nanmin(s)
+        index = int(part.reference(torch.tensor(s), torch.tensor(case["lrs"]), torch.tensor(case["maximize"]))[0])
+        assert index == int(np.flatnonzero(s == extreme)[0])          # the earliest of the tied best scores
+    assert sum(np.sum(c["scores"] == (np.nanmax(c["scores"]) if int(c["maximize"]) else np.nanmin(c["scores"]))) >= 2
+               for c in cases) >= 3
+
+
+def test_grid_cases_have_unsorted_keys_and_values(spec):
+    part = spec.part("grid")
+    table = part.cases.__globals__["NAMES"]           # the names the spec's adapter uses
+    for case in part.cases(np.random.default_rng(15)):
+        names = [table[int(i)] for i in case["names"]]
+        if len(names) > 1:
+            assert names != sorted(names)
+        start = 0
+        for size in case["sizes"].tolist():
+            v = case["values"][start:start + size]
+            assert size == 1 or not np.all(np.diff(v) > 0)
+            start += size
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_decile_check_has_a_wide_margin_for_correct_samplers(spec, seed):
+    """On more seeds, the 200 000-draw decile fractions of the solution stay far from the rounding edges."""
+    part = spec.part("log_uniform")
+    for case in part.cases(np.random.default_rng(100 + seed)):
+        low, high = float(case["low"]), float(case["high"])
+        x = np.exp(np.log(low) + np.random.default_rng(int(case["seed"]) + 1).random(200_000)
+                   * (np.log(high) - np.log(low)))
+        t = (np.log(x) - np.log(low)) / (np.log(high) - np.log(low))
+        fractions = np.histogram(t, bins=10, range=(0.0, 1.0))[0] / x.size
+        assert np.max(np.abs(fractions - 0.1)) < 0.0035        # the rounding edges are at 0.005
+
+
+def test_torch_sampled_log_uniform_lands_on_the_decile_reference():
+    """The distribution behind the reference, sampled by torch itself, has equal deciles."""
+    generator = torch.Generator().manual_seed(2012)
+    low, high = 1e-5, 3.0
+    x = torch.exp(torch.empty(200_000, dtype=torch.float64).uniform_(math.log(low), math.log(high), generator=generator))
+    t = (torch.log(x) - math.log(low)) / (math.log(high) - math.log(low))
+    fractions = torch.histc(t, bins=10, min=0.0, max=1.0) / x.numel()
+    assert torch.allclose(torch.round(fractions, decimals=2), torch.full((10,), 0.1, dtype=torch.float64))
+
+
+@pytest.mark.slow
+def test_release_is_generated_from_the_source(course):
+    assert release.check(course, [ASSIGNMENT]) == []
+
+
+@pytest.mark.slow
+def test_solution_and_release_through_the_sandboxed_check(course):
+    from autograder.selfcheck import check_notebook
+
+    solved = check_notebook(course, SOURCE)
+    assert solved.score == solved.max_score == 10
+    assert not solved.cell_errors, f"public tests or the experiment failed on the solution: {solved.cell_errors}"
+    stub = check_notebook(course, RELEASED)
+    assert stub.score == 0
+
+
+def test_adapters_name_the_keys_as_the_spec_says(spec):
+    """The grid and random-search adapters (self-contained code sent to the kernel) use the spec's NAMES."""
+    table = spec.part("grid").cases.__globals__["NAMES"]
+
+    class Recorder:
+        def grid(self, space):
+            self.keys = list(space)
+            return []
+
+        def random_search(self, objective, space, n_trials, *, rng):
+            self.keys = list(space)
+            return [], []
+
+    for part_id, function in (("grid", "grid"), ("random_search", "random_search")):
+        part = spec.part(part_id)
+        case = part.cases(np.random.default_rng(16))[0]
+        student = Recorder()
+        part.call(student, **case)
+        assert student.keys == [table[int(i)] for i in case["names"]], function
