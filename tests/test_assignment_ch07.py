@@ -1,0 +1,256 @@
+"""Chapter 7's exercise (solutions/ch07_batch_normalization): spec, solution, release, mutants.
+
+The grading machinery must prove, for this assignment: the instructor's solution gets every
+point, the released stubs get none, and every typical mistake of the spec's mutant catalogue
+loses the points of its own part (with the diagnosis it names) while every other part keeps
+its points. Those checks run in-process on hidden-style cases (references from torch, float64);
+the slow tests run the real sandboxed pipeline (``python -m autograder check``) end to end.
+
+The torch references are themselves checked against the second oracle, ``mlp_lib.normalization``
+(tested against torch in tests/test_normalization.py), so that the spec's conventions (population
+standard deviation, constant features left unscaled, biased variance to normalize, unbiased running
+variance, momentum weighting the new statistic, the cache format) are the book's.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from autograder import notebooks, pipeline, references, release
+from autograder.course import Course
+from autograder.spec import load_spec
+from mlp_lib import normalization
+
+ASSIGNMENT = "ch07_batch_normalization"
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+RELEASED = ROOT / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+SEEDS = (20251122, 7)            # stand-ins for the instructor's secret seed
+
+
+@pytest.fixture(scope="module")
+def course():
+    return Course.open(ROOT)
+
+
+@pytest.fixture(scope="module")
+def spec(course):
+    return load_spec(course, ASSIGNMENT)
+
+
+@pytest.fixture(scope="module")
+def hidden_cases(spec):
+    """{seed: {part id: [CaseData]}} with torch references, computed once."""
+    return {seed: {pid: data.cases for pid, data in references.compute(spec, seed, "cpu").items()}
+            for seed in SEEDS}
+
+
+def answer_namespace(path: Path) -> dict:
+    """Execute a notebook's answer cells and the locked code before them (not its tests, not the
+    experiment) and return the namespace, as the grader's in-process checks do."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    namespace: dict = {}
+    for code in notebooks.solution_namespace_cells(cells):
+        exec(compile(code, f"<{path.name}>", "exec"), namespace)
+    return namespace
+
+
+@pytest.fixture(scope="module")
+def solution():
+    return answer_namespace(SOURCE)
+
+
+def verdicts(spec, namespace: dict, cases: dict) -> dict:
+    plans = {p.id: p for p in spec.plans()}
+    return {pid: pipeline.judge_in_process(plans[pid], namespace, cases[pid]) for pid in plans}
+
+
+def tensors(case: dict) -> dict:
+    return {k: torch.tensor(v) for k, v in case.items()}
+
+
+def _mlp_lib_standardizer_fit(X):
+    fitted = normalization.Standardizer().fit(X)
+    return fitted.mean_, fitted.scale_
+
+
+def _mlp_lib_standardizer_transform(X, mean, scale):
+    fitted = normalization.Standardizer().fit(np.zeros((1, X.shape[1])))   # then set the statistics given
+    fitted.mean_, fitted.scale_ = mean, scale
+    return fitted.transform(X)
+
+
+MLP_LIB = {"standardizer_fit": _mlp_lib_standardizer_fit, "standardizer_transform": _mlp_lib_standardizer_transform,
+           "batchnorm_forward": normalization.batchnorm_forward, "batchnorm_backward": normalization.batchnorm_backward}
+
+
+def test_spec_has_the_five_parts_of_the_exercise_matching_the_notebook_cells(spec):
+    assert [p.id for p in spec.parts] == ["standardizer_fit", "standardizer_transform", "batchnorm_forward_train",
+                                          "batchnorm_forward_eval", "batchnorm_backward"]
+    assert sum(p.points for p in spec.parts) == 10
+    assert all(len(p.mutants) >= 4 for p in spec.parts), "every part needs a catalogue of typical mistakes"
+    assert all(p.rtol <= 1e-7 for p in spec.parts)
+
+
+def test_solution_gets_every_point_on_hidden_cases(spec, hidden_cases, solution):
+    for seed, cases in hidden_cases.items():
+        for pid, v in verdicts(spec, solution, cases).items():
+            assert v.status == "passed", f"seed {seed}, part {pid}: {v.messages}"
+
+
+def test_solution_passes_on_many_seeds(spec, solution):
+    """The tolerances hold with margin, not by luck of two seeds."""
+    for seed in range(5):
+        cases = {pid: data.cases for pid, data in references.compute(spec, seed, "cpu").items()}
+        for pid, v in verdicts(spec, solution, cases).items():
+            assert v.status == "passed", f"seed {seed}, part {pid}: {v.messages}"
+
+
+def test_mlp_lib_implementations_pass_the_hidden_cases(spec, hidden_cases):
+    """mlp_lib (which the book uses) and the grader agree on every convention."""
+    for cases in hidden_cases.values():
+        for pid, v in verdicts(spec, MLP_LIB, cases).items():
+            assert v.status == "passed", f"mlp_lib's {pid}: {v.messages}"
+
+
+def test_released_stubs_get_no_point(spec, hidden_cases):
+    namespace = answer_namespace(RELEASED)
+    for pid, v in verdicts(spec, namespace, hidden_cases[SEEDS[0]]).items():
+        assert v.points == 0 and v.status in ("error", "failed"), f"{pid}: {v.status} {v.messages}"
+        assert "NotImplementedError" in " ".join(v.messages)
+
+
+MUTANTS = [(part.id, name) for part in load_spec(Course.open(ROOT), ASSIGNMENT).parts for name in part.mutants]
+
+
+@pytest.mark.parametrize("part_id, mutant", MUTANTS, ids=[f"{p}:{m}" for p, m in MUTANTS])
+def test_each_mutant_loses_its_own_part_only_with_its_diagnosis(spec, hidden_cases, solution, part_id, mutant):
+    part = spec.part(part_id)
+    namespace = dict(solution)
+    namespace[part.function] = part.mutants[mutant].fn
+    for seed, cases in hidden_cases.items():
+        results = verdicts(spec, namespace, cases)
+        v = results[part_id]
+        assert v.points == 0, f"seed {seed}: mutant {mutant!r} of {part_id} was not caught: {v.messages}"
+        wanted = part.mutants[mutant].diagnosis
+        if wanted is not None:
+            assert wanted in v.diagnoses, f"seed {seed}: {mutant!r} diagnosed {v.diagnoses}, wanted {wanted}"
+        others = {pid: r.status for pid, r in results.items() if pid != part_id and r.status != "passed"}
+        assert not others, f"seed {seed}: mutant {mutant!r} of {part_id} also broke {others}"
+
+
+# -- the torch references follow mlp_lib's conventions (the second oracle) -----------------------
+
+def test_fit_reference_is_mlp_lib_standardizer_and_constant_features_get_scale_one_exactly(spec):
+    part = spec.part("standardizer_fit")
+    cases = part.cases(np.random.default_rng(1))
+    n_constant = 0
+    for case in cases:
+        X = case["X"]
+        mean, scale = (t.numpy() for t in part.reference(**tensors(case)))
+        fitted = normalization.Standardizer().fit(X)
+        np.testing.assert_allclose(mean, fitted.mean_, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(scale, fitted.scale_, rtol=1e-12)
+        constant = np.ptp(X, axis=0) == 0
+        n_constant += int(constant.sum())
+        assert np.all(scale[constant] == 1.0) and np.all(X.std(axis=0)[constant] == 0.0)
+        tiny = (X.std(axis=0) > 0) & (X.std(axis=0) < 1e-2)
+        assert tiny.sum() == 1, "every case has one feature with a tiny genuine spread"
+        assert X.shape[0] != X.shape[1]
+    assert n_constant == 3, "three of the four cases hold one exactly constant feature"
+
+
+def test_transform_cases_are_not_standardized_by_their_own_statistics(spec):
+    part = spec.part("standardizer_transform")
+    for case in part.cases(np.random.default_rng(2)):
+        Z = part.reference(**tensors(case)).numpy()
+        np.testing.assert_allclose(Z, (case["X"] - case["mean"]) / case["scale"], rtol=1e-12)
+        assert np.abs(Z.mean(axis=0)).max() > 0.1          # re-fitting on X would give mean 0
+        assert (case["scale"] == 1.0).any()
+
+
+def test_train_reference_matches_mlp_lib_forward_and_cases_cover_the_conventions(spec):
+    part = spec.part("batchnorm_forward_train")
+    cases = part.cases(np.random.default_rng(3))
+    for case in cases:
+        out, cache, new_mean, new_var = normalization.batchnorm_forward(
+            case["x"], case["gamma"], case["beta"], case["running_mean"], case["running_var"], training=True,
+            momentum=float(case["momentum"]), eps=float(case["eps"]))
+        ref = [t.numpy() for t in part.reference(**tensors(case))]
+        for want, got in zip((out, cache["xc"], cache["inv_std"], new_mean, new_var), ref):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+        assert float(case["momentum"]) != 0.5 and case["x"].shape[0] != case["x"].shape[1]
+    assert min(c["x"].shape[0] for c in cases) == 2, "a batch of two: biased and unbiased variance differ by 2x"
+    assert any((c["x"].var(axis=0) < float(c["eps"])).any() for c in cases), "a feature whose variance is below eps"
+    assert len({float(c["eps"]) for c in cases}) > 1 and len({float(c["momentum"]) for c in cases}) == len(cases)
+
+
+def test_eval_reference_matches_mlp_lib_forward_and_includes_a_single_example(spec):
+    part = spec.part("batchnorm_forward_eval")
+    cases = part.cases(np.random.default_rng(4))
+    for case in cases:
+        out, cache, new_mean, new_var = normalization.batchnorm_forward(
+            case["x"], case["gamma"], case["beta"], case["running_mean"], case["running_var"], training=False,
+            momentum=float(case["momentum"]), eps=float(case["eps"]))
+        ref = [t.numpy() for t in part.reference(**tensors(case))]
+        for want, got in zip((out, cache["xc"], cache["inv_std"], new_mean, new_var), ref):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    assert min(c["x"].shape[0] for c in cases) == 1
+
+
+class _MlpLibStudent:
+    """A 'student' whose backward pass is mlp_lib's (to run the spec's adapter)."""
+    batchnorm_backward = staticmethod(normalization.batchnorm_backward)
+
+
+def test_backward_adapter_cache_is_mlp_lib_forward_cache_and_reference_is_its_backward(spec):
+    part = spec.part("batchnorm_backward")
+    cases = part.cases(np.random.default_rng(5))
+    assert sorted(int(c["training"]) for c in cases) == [0, 1, 1, 1]
+    for case in cases:
+        training = bool(int(case["training"]))
+        beta = np.zeros_like(case["gamma"])
+        _, cache, _, _ = normalization.batchnorm_forward(case["x"], case["gamma"], beta, case["running_mean"],
+                                                         case["running_var"], training=training,
+                                                         eps=float(case["eps"]))
+        want = normalization.batchnorm_backward(case["dout"], cache)
+        via_adapter = part.call(_MlpLibStudent(), **{k: v.copy() for k, v in case.items()})
+        ref = [t.numpy() for t in part.reference(**tensors(case))]
+        for w, a, r in zip(want, via_adapter, ref):
+            np.testing.assert_allclose(a, w, rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(r, w, rtol=1e-10, atol=1e-12)
+
+
+def test_constant_statistics_mutant_is_right_in_inference_mode_and_caught_in_training_mode(spec):
+    """The classic mistake is only wrong where the statistics depend on x: each training case shows it."""
+    part = spec.part("batchnorm_backward")
+    wrong = part.mutants["batch mean and variance treated as constants"].fn
+
+    class Student:
+        batchnorm_backward = staticmethod(wrong)
+
+    for case in part.cases(np.random.default_rng(6)):
+        got = part.call(Student(), **{k: v.copy() for k, v in case.items()})
+        ref = [t.numpy() for t in part.reference(**tensors(case))]
+        dx_ok = np.allclose(got[0], ref[0], rtol=part.rtol, atol=part.atol)
+        assert dx_ok == (int(case["training"]) == 0)
+
+
+@pytest.mark.slow
+def test_release_is_generated_from_the_source(course):
+    assert release.check(course, [ASSIGNMENT]) == []
+
+
+@pytest.mark.slow
+def test_solution_and_release_through_the_sandboxed_check(course):
+    from autograder.selfcheck import check_notebook
+
+    solved = check_notebook(course, SOURCE)
+    assert solved.score == solved.max_score == 10
+    assert not solved.cell_errors, f"public tests or the experiment failed on the solution: {solved.cell_errors}"
+    stub = check_notebook(course, RELEASED)
+    assert stub.score == 0
