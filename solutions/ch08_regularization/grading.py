@@ -1,0 +1,628 @@
+"""Grading spec of Chapter 8's exercise: weight penalties, early stopping, SGD with weight decay.
+
+Every Part draws its cases from the grader's rng and is judged against a reference computed in
+the grader (float64): torch's autograd for the penalties, ``torch.optim.SGD`` for the optimizer
+step, and a plain-Python transcription of the stopping rule for early stopping. Conventions, as
+stated in the exercise and in the book (``mlp_lib`` computes the same values):
+
+* the penalties take a list of weight arrays (any shapes) and a strength ``lam`` and return
+  ``(value, grads)``, ``grads`` a list of arrays of the weights' shapes:
+
+  - ``l2_penalty``: ``value = lam / 2 * sum_l ||W_l||^2``, ``grad_l = lam * W_l``;
+  - ``l1_penalty``: ``value = lam * sum_l ||W_l||_1``, ``grad_l = lam * sign(W_l)``, 0 where
+    ``W_l`` is exactly 0 (torch's autograd of ``abs``);
+  - ``elastic_net_penalty(weights, lam, l1_ratio)``: scikit-learn's convention
+    ``value = lam * (l1_ratio * ||W||_1 + (1 - l1_ratio) / 2 * ||W||^2)`` summed over the list,
+    gradient ``lam * (l1_ratio * sign(W) + (1 - l1_ratio) * W)``;
+
+  the list travels as one flat vector and its layout (``rows``, ``cols``; ``cols == 0`` is a
+  1-D array); the arrays handed to the student are *views* of it, so that an in-place change
+  shows as a modified input. Every case holds exact zeros (the L1 kink) and several arrays of
+  different scales;
+* ``early_stopping(val_losses, *, patience, min_delta=0.0) -> (stop_epoch, best_epoch)``, epochs
+  0-based: an epoch improves when ``loss < best - min_delta`` (strictly; the first epoch always
+  improves and ``best`` changes only when an epoch improves); ``stop_epoch`` is the first epoch
+  at which the number of consecutive epochs without improvement reaches ``patience``, or the
+  last epoch when that never happens; ``best_epoch`` is the last epoch that improved. The cases
+  are built from integers divided by 64 (exact in float64), so ties with the best value and
+  losses exactly ``min_delta`` below it occur on purpose;
+* ``sgd_step(params, grads, velocities, *, lr, momentum=0.0, weight_decay=0.0)`` is
+  ``torch.optim.SGD(lr, momentum, weight_decay)`` (dampening 0, no Nesterov) with the decay on
+  the **weights only**: arrays with ``ndim >= 2`` get ``g + weight_decay * p``, 1-D arrays
+  (biases) are updated without decay; the reference uses two parameter groups. The grader runs
+  3 to 6 steps from zero velocities, feeding the student's own parameters and velocities back,
+  with a fixed random gradient sequence, and grades the parameters after every step (the
+  velocities are the student's internal state and are not compared directly).
+
+Each mutant is a typical mistake; tests/test_assignment_ch08.py checks that each loses the points
+of its own part, and only those, with the diagnosis it names, on several seeds.
+"""
+import numpy as np
+import torch
+
+from autograder.spec import Mutant, Part
+
+PUBLIC_SEED = 1992               # the year of Krogh & Hertz's weight-decay paper
+
+
+# -- shared layout of a list of arrays --------------------------------------------------------------
+def _layout(rng, specs):
+    """specs: list of (shape, scale); returns flat, rows, cols with about one entry in six set to 0."""
+    rows, cols, parts = [], [], []
+    for shape, scale in specs:
+        size = int(np.prod(shape))
+        values = scale * rng.standard_normal(size)
+        values[rng.random(size) < 1 / 6] = 0.0           # exact zeros: the kink of |w|
+        values[int(rng.integers(size))] = 0.0            # ... at least one per array
+        rows.append(shape[0])
+        cols.append(shape[1] if len(shape) == 2 else 0)
+        parts.append(values)
+    return (np.concatenate(parts), np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64))
+
+
+def _arrays_from_layout(flat, rows, cols):
+    arrays, start = [], 0
+    for r, c in zip(rows.tolist(), cols.tolist()):
+        size = r * c if c > 0 else r
+        view = flat[start:start + size]
+        arrays.append(view.reshape(r, c) if c > 0 else view)
+        start += size
+    return arrays
+
+
+def _weight_specs(rng):
+    """Four lists of weights: a 3-layer MLP, a single matrix, a mix with a vector, tiny and large scales."""
+    d = [int(v) for v in rng.integers(2, 9, size=4)]
+    return [
+        [((d[0], d[1]), 1.0), ((d[1], d[2]), 0.5), ((d[2], d[3]), 2.0)],
+        [((int(rng.integers(5, 12)), int(rng.integers(2, 5))), 1.0)],
+        [((d[1], d[0]), 0.1), ((int(rng.integers(3, 9)),), 3.0), ((d[3], d[2]), 1.0)],
+        [((d[2], d[1]), 1e-3), ((d[0], d[3]), 10.0)],
+    ]
+
+
+def _lams(rng):
+    return [float(10 ** rng.uniform(-3, -1)), float(rng.uniform(0.2, 2.0)), 1.0, float(10 ** rng.uniform(-4, -2))]
+
+
+def penalty_cases(rng):
+    cases = []
+    for specs, lam in zip(_weight_specs(rng), _lams(rng)):
+        flat, rows, cols = _layout(rng, specs)
+        cases.append({"flat": flat, "rows": rows, "cols": cols, "lam": np.float64(lam)})
+    return cases
+
+
+def _leaves(flat, rows, cols):
+    return [a.clone().requires_grad_(True) for a in _arrays_from_layout(flat, rows, cols)]
+
+
+def _value_and_grads(value, leaves):
+    value.backward()
+    return value.detach(), torch.cat([t.grad.flatten() for t in leaves])
+
+
+# -- l2_penalty ---------------------------------------------------------------------------------------
+def l2_call(student, flat, rows, cols, lam):
+    weights, start = [], 0
+    for r, c in zip(rows.tolist(), cols.tolist()):
+        size = r * c if c > 0 else r
+        view = flat[start:start + size]          # views: an in-place change shows in the inputs
+        weights.append(view.reshape(r, c) if c > 0 else view)
+        start += size
+    returned = student.l2_penalty(weights, float(lam))
+    if not isinstance(returned, (tuple, list)) or len(returned) != 2:
+        raise TypeError("l2_penalty must return a pair (value, grads)")
+    value, grads = returned
+    grads = list(grads)
+    if len(grads) != len(weights):
+        raise ValueError(f"grads has {len(grads)} arrays, expected one per weight array ({len(weights)})")
+    for i, (g, w) in enumerate(zip(grads, weights)):
+        if np.shape(g) != w.shape:
+            raise ValueError(f"grads[{i}] has shape {np.shape(g)}, expected the shape of weights[{i}] {w.shape}")
+    return value, np.concatenate([np.asarray(g, dtype=np.float64).ravel() for g in grads])
+
+
+def l2_reference(flat, rows, cols, lam):
+    leaves = _leaves(flat, rows, cols)
+    return _value_and_grads(lam / 2 * sum((t ** 2).sum() for t in leaves), leaves)
+
+
+def _l2_no_half(weights, lam):
+    return lam * sum(float(np.sum(w * w)) for w in weights), [lam * w for w in weights]
+
+
+def _l2_grad_2lam(weights, lam):
+    return lam / 2 * sum(float(np.sum(w * w)) for w in weights), [2 * lam * w for w in weights]
+
+
+def _l2_grad_no_lam(weights, lam):
+    return lam / 2 * sum(float(np.sum(w * w)) for w in weights), [w.copy() for w in weights]
+
+
+def _l2_norm_not_squared(weights, lam):
+    return lam / 2 * sum(float(np.linalg.norm(w)) for w in weights), [lam * w for w in weights]
+
+
+def _l2_mean(weights, lam):
+    return lam / 2 * sum(float(np.mean(w * w)) for w in weights), [lam * w for w in weights]
+
+
+def _l2_first_only(weights, lam):
+    return lam / 2 * float(np.sum(weights[0] ** 2)), [lam * w if i == 0 else np.zeros_like(w)
+                                                      for i, w in enumerate(weights)]
+
+
+def _l2_in_place(weights, lam):
+    value = lam / 2 * sum(float(np.sum(w * w)) for w in weights)
+    for w in weights:
+        w *= lam
+    return value, weights
+
+
+# -- l1_penalty ---------------------------------------------------------------------------------------
+def l1_call(student, flat, rows, cols, lam):
+    weights, start = [], 0
+    for r, c in zip(rows.tolist(), cols.tolist()):
+        size = r * c if c > 0 else r
+        view = flat[start:start + size]
+        weights.append(view.reshape(r, c) if c > 0 else view)
+        start += size
+    returned = student.l1_penalty(weights, float(lam))
+    if not isinstance(returned, (tuple, list)) or len(returned) != 2:
+        raise TypeError("l1_penalty must return a pair (value, grads)")
+    value, grads = returned
+    grads = list(grads)
+    if len(grads) != len(weights):
+        raise ValueError(f"grads has {len(grads)} arrays, expected one per weight array ({len(weights)})")
+    for i, (g, w) in enumerate(zip(grads, weights)):
+        if np.shape(g) != w.shape:
+            raise ValueError(f"grads[{i}] has shape {np.shape(g)}, expected the shape of weights[{i}] {w.shape}")
+    return value, np.concatenate([np.asarray(g, dtype=np.float64).ravel() for g in grads])
+
+
+def l1_reference(flat, rows, cols, lam):
+    leaves = _leaves(flat, rows, cols)
+    return _value_and_grads(lam * sum(t.abs().sum() for t in leaves), leaves)
+
+
+def _l1_value(weights, lam):
+    return lam * sum(float(np.sum(np.abs(w))) for w in weights)
+
+
+def _l1_one_at_zero(weights, lam):
+    return _l1_value(weights, lam), [lam * np.where(w >= 0, 1.0, -1.0) for w in weights]
+
+
+def _l1_grad_no_lam(weights, lam):
+    return _l1_value(weights, lam), [np.sign(w) for w in weights]
+
+
+def _l1_signed_sum(weights, lam):
+    return lam * sum(float(np.sum(w)) for w in weights), [lam * np.sign(w) for w in weights]
+
+
+def _l1_half(weights, lam):
+    return lam / 2 * sum(float(np.sum(np.abs(w))) for w in weights), [lam * np.sign(w) for w in weights]
+
+
+def _l1_l2_gradient(weights, lam):
+    return _l1_value(weights, lam), [lam * w for w in weights]
+
+
+def _l1_in_place(weights, lam):
+    value = _l1_value(weights, lam)
+    for w in weights:
+        np.sign(w, out=w)
+        w *= lam
+    return value, weights
+
+
+# -- elastic_net_penalty ------------------------------------------------------------------------------
+def _l1_ratios(rng):
+    return [float(rng.uniform(0.1, 0.4)), float(rng.uniform(0.6, 0.9)), 1.0, 0.0, 0.5]
+
+
+def elastic_net_cases(rng):
+    specs = _weight_specs(rng)
+    specs.append([((int(rng.integers(3, 8)), int(rng.integers(3, 8))), 1.0), ((int(rng.integers(2, 6)),), 0.5)])
+    lams = _lams(rng) + [float(rng.uniform(0.05, 0.5))]
+    cases = []
+    for spec, lam, rho in zip(specs, lams, _l1_ratios(rng)):
+        flat, rows, cols = _layout(rng, spec)
+        cases.append({"flat": flat, "rows": rows, "cols": cols, "lam": np.float64(lam), "l1_ratio": np.float64(rho)})
+    return cases
+
+
+def elastic_net_call(student, flat, rows, cols, lam, l1_ratio):
+    weights, start = [], 0
+    for r, c in zip(rows.tolist(), cols.tolist()):
+        size = r * c if c > 0 else r
+        view = flat[start:start + size]
+        weights.append(view.reshape(r, c) if c > 0 else view)
+        start += size
+    returned = student.elastic_net_penalty(weights, float(lam), float(l1_ratio))
+    if not isinstance(returned, (tuple, list)) or len(returned) != 2:
+        raise TypeError("elastic_net_penalty must return a pair (value, grads)")
+    value, grads = returned
+    grads = list(grads)
+    if len(grads) != len(weights):
+        raise ValueError(f"grads has {len(grads)} arrays, expected one per weight array ({len(weights)})")
+    for i, (g, w) in enumerate(zip(grads, weights)):
+        if np.shape(g) != w.shape:
+            raise ValueError(f"grads[{i}] has shape {np.shape(g)}, expected the shape of weights[{i}] {w.shape}")
+    return value, np.concatenate([np.asarray(g, dtype=np.float64).ravel() for g in grads])
+
+
+def elastic_net_reference(flat, rows, cols, lam, l1_ratio):
+    leaves = _leaves(flat, rows, cols)
+    value = lam * sum(l1_ratio * t.abs().sum() + (1 - l1_ratio) / 2 * (t ** 2).sum() for t in leaves)
+    return _value_and_grads(value, leaves)
+
+
+def _en_sums(weights):
+    return sum(float(np.sum(np.abs(w))) for w in weights), sum(float(np.sum(w * w)) for w in weights)
+
+
+def _en_ratio_swapped(weights, lam, l1_ratio):
+    l1, l2 = _en_sums(weights)
+    rho = 1 - l1_ratio
+    return lam * (rho * l1 + (1 - rho) / 2 * l2), [lam * (rho * np.sign(w) + (1 - rho) * w) for w in weights]
+
+
+def _en_no_half(weights, lam, l1_ratio):
+    l1, l2 = _en_sums(weights)
+    return (lam * (l1_ratio * l1 + (1 - l1_ratio) * l2),
+            [lam * (l1_ratio * np.sign(w) + (1 - l1_ratio) * w) for w in weights])
+
+
+def _en_one_at_zero(weights, lam, l1_ratio):
+    l1, l2 = _en_sums(weights)
+    return (lam * (l1_ratio * l1 + (1 - l1_ratio) / 2 * l2),
+            [lam * (l1_ratio * np.where(w >= 0, 1.0, -1.0) + (1 - l1_ratio) * w) for w in weights])
+
+
+def _en_lam_on_l1_only(weights, lam, l1_ratio):
+    l1, l2 = _en_sums(weights)
+    return (lam * l1_ratio * l1 + (1 - l1_ratio) / 2 * l2,
+            [lam * l1_ratio * np.sign(w) + (1 - l1_ratio) * w for w in weights])
+
+
+def _en_grad_no_mix(weights, lam, l1_ratio):
+    # the value is right; the gradient forgets the (1 - l1_ratio) of the L2 part
+    l1, l2 = _en_sums(weights)
+    return (lam * (l1_ratio * l1 + (1 - l1_ratio) / 2 * l2),
+            [lam * (l1_ratio * np.sign(w) + w) for w in weights])
+
+
+def _en_plain_sum(weights, lam, l1_ratio):
+    # L1 + L2 without the mixing: lam * (||W||_1 + ||W||^2 / 2)
+    l1, l2 = _en_sums(weights)
+    return lam * (l1 + l2 / 2), [lam * (np.sign(w) + w) for w in weights]
+
+
+# -- early_stopping -----------------------------------------------------------------------------------
+# Losses are integers / 64: exact in float64, so "best - min_delta" is exact and ties are exact.
+SCALE = 64.0
+
+
+def _u_curve(rng, n, low, noise):
+    """Integer losses: a noisy decay to ``low`` around epoch n/3, then a slow rise."""
+    e = np.arange(n)
+    turn = int(rng.integers(n // 4, n // 2))
+    base = low + 60.0 * np.exp(-e / max(2.0, turn / 3)) + np.maximum(e - turn, 0) * rng.uniform(0.3, 1.0)
+    return np.round(base + rng.integers(-noise, noise + 1, size=n))
+
+
+def early_stopping_cases(rng):
+    cases = []
+
+    def add(ints, patience, min_delta_ints):
+        cases.append({"val_losses": np.asarray(ints, dtype=np.float64) / SCALE, "patience": np.int64(patience),
+                      "min_delta": np.float64(min_delta_ints / SCALE)})
+
+    # 1-3. noisy U-shaped curves: plain patience, then a min_delta, then patience 1
+    add(_u_curve(rng, int(rng.integers(40, 70)), 20, 2), int(rng.integers(3, 7)), 0)
+    add(_u_curve(rng, int(rng.integers(40, 70)), 20, 3), int(rng.integers(3, 7)), int(rng.integers(1, 4)))
+    add(_u_curve(rng, int(rng.integers(30, 50)), 20, 1), 1, 0)
+    # 4. ties: the best value comes back exactly, again and again (< and <= disagree)
+    k, p = int(rng.integers(3, 7)), int(rng.integers(3, 6))
+    best = int(rng.integers(20, 40))
+    head = np.linspace(best + 40, best + 2, k).round()
+    add(np.concatenate([head, [best] * (p + 3), [best - 5], [best + 3] * (p + 2)]), p, 0)
+    # 5. a loss exactly min_delta below the best, and improvements smaller than min_delta
+    d, p = int(rng.integers(2, 5)), int(rng.integers(3, 6))
+    b0 = int(rng.integers(40, 60))
+    seq = [b0 + 30, b0, b0 - d, b0 - d, b0 - d - 1, b0 - 2 * d - 1, b0 - 2 * d - 1, b0 - 2 * d - 1]
+    add(np.concatenate([seq, [b0 - 2 * d - 1] * (p + 2), [b0 - 4 * d] * 2, [b0] * (p + 2)]), p, d)
+    # 6. a slow decline by steps smaller than min_delta: "best" must not follow it
+    d = int(rng.integers(3, 6))
+    p = d + int(rng.integers(1, 3))                   # patience > min_delta steps: the true rule improves in time
+    b0 = int(rng.integers(60, 80))
+    add([b0 + 20, b0] + [b0 - j for j in range(1, 3 * p)], p, d)
+    # 7. a zig-zag that improves on the previous epoch but not on the best (and a late true improvement)
+    p = int(rng.integers(4, 7))
+    b0 = int(rng.integers(30, 50))
+    zig = [b0 + 40, b0, b0 + 20] + [b0 + 19 - j for j in range(p - 2)] + [b0 - 3] + [b0 + 10 - j for j in range(p + 3)]
+    add(zig, p, 0)
+    # 8. steady improvement: the rule never fires, training runs to the end
+    n = int(rng.integers(15, 30))
+    add(np.arange(n)[::-1] * 3 + int(rng.integers(10, 30)), int(rng.integers(2, 5)), int(rng.integers(0, 3)))
+    return cases
+
+
+def early_stopping_call(student, val_losses, patience, min_delta):
+    returned = student.early_stopping([float(v) for v in val_losses], patience=int(patience),
+                                      min_delta=float(min_delta))
+    if not isinstance(returned, (tuple, list)) or len(returned) != 2:
+        raise TypeError("early_stopping must return a pair (stop_epoch, best_epoch)")
+    return returned[0], returned[1]
+
+
+def early_stopping_reference(val_losses, patience, min_delta):
+    """The rule in plain Python (written independently of mlp_lib.training.EarlyStopping)."""
+    losses, patience, min_delta = val_losses.tolist(), int(patience), float(min_delta)
+    best, best_epoch, without = None, None, 0
+    for epoch, loss in enumerate(losses):
+        if best is None or loss < best - min_delta:
+            best, best_epoch, without = loss, epoch, 0
+        else:
+            without += 1
+        if without >= patience:
+            return torch.tensor(epoch), torch.tensor(best_epoch)
+    return torch.tensor(len(losses) - 1), torch.tensor(best_epoch)
+
+
+def _es(val_losses, patience, min_delta, *, improves, stops, update_best_always=False, reset=True):
+    best, best_epoch, without = None, None, 0
+    prev = None
+    for epoch, loss in enumerate(val_losses):
+        if best is None or improves(loss, best, prev, min_delta):
+            best, best_epoch = loss, epoch
+            if reset:
+                without = 0
+        else:
+            without += 1
+            if update_best_always:
+                best = min(best, loss)
+        prev = loss
+        if stops(without, patience):
+            return epoch, best_epoch
+    return len(val_losses) - 1, best_epoch
+
+
+def _strict(loss, best, prev, d):
+    return loss < best - d
+
+
+def _patience_plus_one(val_losses, *, patience, min_delta=0.0):
+    return _es(val_losses, patience, min_delta, improves=_strict, stops=lambda w, p: w > p)
+
+
+def _patience_minus_one(val_losses, *, patience, min_delta=0.0):
+    return _es(val_losses, patience, min_delta, improves=_strict, stops=lambda w, p: w >= p - 1)
+
+
+def _less_or_equal(val_losses, *, patience, min_delta=0.0):
+    return _es(val_losses, patience, min_delta, improves=lambda l, b, q, d: l <= b - d, stops=lambda w, p: w >= p)
+
+
+def _min_delta_ignored(val_losses, *, patience, min_delta=0.0):
+    return _es(val_losses, patience, min_delta, improves=lambda l, b, q, d: l < b, stops=lambda w, p: w >= p)
+
+
+def _best_is_stop(val_losses, *, patience, min_delta=0.0):
+    stop, _ = _es(val_losses, patience, min_delta, improves=_strict, stops=lambda w, p: w >= p)
+    return stop, stop
+
+
+def _against_previous(val_losses, *, patience, min_delta=0.0):
+    return _es(val_losses, patience, min_delta, improves=lambda l, b, q, d: l < (b if q is None else q) - d,
+               stops=lambda w, p: w >= p)
+
+
+def _best_follows_minimum(val_losses, *, patience, min_delta=0.0):
+    return _es(val_losses, patience, min_delta, improves=_strict, stops=lambda w, p: w >= p, update_best_always=True)
+
+
+def _counter_not_reset(val_losses, *, patience, min_delta=0.0):
+    return _es(val_losses, patience, min_delta, improves=_strict, stops=lambda w, p: w >= p, reset=False)
+
+
+def _one_based(val_losses, *, patience, min_delta=0.0):
+    stop, best = _es(val_losses, patience, min_delta, improves=_strict, stops=lambda w, p: w >= p)
+    return stop + 1, best + 1
+
+
+def _min_delta_added(val_losses, *, patience, min_delta=0.0):
+    # the "max" mode's test used for a loss: an improvement must be *above* best - min_delta
+    return _es(val_losses, patience, min_delta, improves=lambda l, b, q, d: l < b + d, stops=lambda w, p: w >= p)
+
+
+# -- sgd_step -----------------------------------------------------------------------------------------
+def sgd_cases(rng):
+    cases = []
+    # (momentum, weight_decay, lr, steps, layout): with and without momentum, biases or not
+    settings = [(0.9, float(rng.uniform(0.01, 0.1)), float(rng.uniform(0.05, 0.2)), int(rng.integers(3, 7)), "mlp"),
+                (0.0, float(rng.uniform(0.01, 0.1)), float(rng.uniform(0.05, 0.2)), int(rng.integers(3, 7)), "mlp"),
+                (float(rng.uniform(0.5, 0.8)), float(rng.uniform(0.05, 0.3)), float(rng.uniform(0.1, 0.5)),
+                 int(rng.integers(3, 7)), "mixed"),
+                (0.9, 0.0, float(rng.uniform(0.01, 0.1)), int(rng.integers(3, 7)), "mlp"),
+                (float(rng.uniform(0.8, 0.99)), float(rng.uniform(1e-3, 1e-2)), float(rng.uniform(0.1, 1.0)),
+                 int(rng.integers(3, 7)), "weights")]
+    for momentum, wd, lr, steps, kind in settings:
+        d = [int(v) for v in rng.integers(2, 7, size=4)]
+        if kind == "mlp":
+            shapes = [(d[0], d[1]), (d[1],), (d[1], d[2]), (d[2],)]
+        elif kind == "mixed":
+            shapes = [(d[3],), (d[0], d[3]), (d[2], d[0]), (d[1],), (d[0],)]
+        else:
+            shapes = [(d[0], d[1]), (d[1], d[2])]
+        specs = [(s, float(rng.uniform(0.5, 2.0))) for s in shapes]
+        flat, rows, cols = _layout(rng, specs)
+        grad_seq = rng.standard_normal((steps, flat.size)) * rng.uniform(0.1, 2.0)
+        cases.append({"flat": flat, "rows": rows, "cols": cols, "grad_seq": grad_seq, "lr": np.float64(lr),
+                      "momentum": np.float64(momentum), "weight_decay": np.float64(wd)})
+    return cases
+
+
+def sgd_call(student, flat, rows, cols, grad_seq, lr, momentum, weight_decay):
+    def split(vector):
+        arrays, start = [], 0
+        for r, c in zip(rows.tolist(), cols.tolist()):
+            size = r * c if c > 0 else r
+            view = vector[start:start + size]          # views: an in-place change shows in the inputs
+            arrays.append(view.reshape(r, c) if c > 0 else view)
+            start += size
+        return arrays
+
+    params = split(flat)
+    velocities = [np.zeros_like(p) for p in params]
+    trajectory = []
+    for k in range(grad_seq.shape[0]):
+        returned = student.sgd_step(params, split(grad_seq[k]), velocities, lr=float(lr), momentum=float(momentum),
+                                    weight_decay=float(weight_decay))
+        if not isinstance(returned, (tuple, list)) or len(returned) != 2:
+            raise TypeError("sgd_step must return a pair (new_params, new_velocities)")
+        new_params, new_velocities = list(returned[0]), list(returned[1])
+        for name, arrays in (("new_params", new_params), ("new_velocities", new_velocities)):
+            if len(arrays) != len(params):
+                raise ValueError(f"{name} has {len(arrays)} arrays, expected one per parameter ({len(params)})")
+            for i, (a, p) in enumerate(zip(arrays, params)):
+                if np.shape(a) != p.shape:
+                    raise ValueError(f"{name}[{i}] has shape {np.shape(a)}, expected {p.shape}")
+        params, velocities = new_params, new_velocities
+        trajectory.append(np.concatenate([np.asarray(p, dtype=np.float64).ravel() for p in params]))
+    return np.stack(trajectory)
+
+
+def sgd_reference(flat, rows, cols, grad_seq, lr, momentum, weight_decay):
+    leaves = [a.clone().requires_grad_(True) for a in _arrays_from_layout(flat, rows, cols)]
+    weights = [t for t in leaves if t.ndim >= 2]
+    biases = [t for t in leaves if t.ndim < 2]
+    groups = [{"params": weights, "weight_decay": float(weight_decay)}]
+    if biases:
+        groups.append({"params": biases, "weight_decay": 0.0})
+    opt = torch.optim.SGD(groups, lr=float(lr), momentum=float(momentum))
+    trajectory = []
+    for k in range(grad_seq.shape[0]):
+        for t, g in zip(leaves, _arrays_from_layout(grad_seq[k], rows, cols)):
+            t.grad = g.clone()
+        opt.step()
+        trajectory.append(torch.cat([t.detach().flatten() for t in leaves]))
+    return torch.stack(trajectory)
+
+
+def _sgd(params, grads, velocities, *, lr, momentum, weight_decay, decay_on=lambda p: p.ndim >= 2,
+         decoupled=False, decay_after=False, dampen=False, keep_velocity=False):
+    new_params, new_velocities = [], []
+    for p, g, v in zip(params, grads, velocities):
+        wd = weight_decay if decay_on(p) else 0.0
+        d = g if (decoupled or decay_after) else g + wd * p
+        v_new = momentum * v + ((1 - momentum) * d if dampen else d)
+        p_new = p - lr * (v_new if momentum else d)
+        if decoupled:
+            p_new = p_new - lr * wd * p
+        if decay_after:
+            p_new = p_new * (1 - lr * wd)
+        new_params.append(p_new)
+        new_velocities.append(v if keep_velocity else v_new)
+    return new_params, new_velocities
+
+
+def _sgd_decay_biases(params, grads, velocities, *, lr, momentum=0.0, weight_decay=0.0):
+    return _sgd(params, grads, velocities, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                decay_on=lambda p: True)
+
+
+def _sgd_decay_biases_only(params, grads, velocities, *, lr, momentum=0.0, weight_decay=0.0):
+    return _sgd(params, grads, velocities, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                decay_on=lambda p: p.ndim < 2)
+
+
+def _sgd_decoupled(params, grads, velocities, *, lr, momentum=0.0, weight_decay=0.0):
+    return _sgd(params, grads, velocities, lr=lr, momentum=momentum, weight_decay=weight_decay, decoupled=True)
+
+
+def _sgd_decay_after(params, grads, velocities, *, lr, momentum=0.0, weight_decay=0.0):
+    return _sgd(params, grads, velocities, lr=lr, momentum=momentum, weight_decay=weight_decay, decay_after=True)
+
+
+def _sgd_no_momentum(params, grads, velocities, *, lr, momentum=0.0, weight_decay=0.0):
+    return _sgd(params, grads, velocities, lr=lr, momentum=0.0, weight_decay=weight_decay)
+
+
+def _sgd_velocity_not_updated(params, grads, velocities, *, lr, momentum=0.0, weight_decay=0.0):
+    return _sgd(params, grads, velocities, lr=lr, momentum=momentum, weight_decay=weight_decay, keep_velocity=True)
+
+
+def _sgd_dampened(params, grads, velocities, *, lr, momentum=0.0, weight_decay=0.0):
+    return _sgd(params, grads, velocities, lr=lr, momentum=momentum, weight_decay=weight_decay, dampen=True)
+
+
+def _sgd_decay_sign(params, grads, velocities, *, lr, momentum=0.0, weight_decay=0.0):
+    return _sgd(params, grads, velocities, lr=lr, momentum=momentum, weight_decay=-weight_decay)
+
+
+def _sgd_in_place(params, grads, velocities, *, lr, momentum=0.0, weight_decay=0.0):
+    new_velocities = []
+    for p, g, v in zip(params, grads, velocities):
+        d = g + (weight_decay * p if p.ndim >= 2 else 0.0)
+        v_new = momentum * v + d
+        p -= lr * v_new
+        new_velocities.append(v_new)
+    return params, new_velocities
+
+
+PARTS = [
+    Part(id="l2_penalty", points=2, function="l2_penalty", outputs=("value", "grads"),
+         cases=penalty_cases, reference=l2_reference, call=l2_call,
+         mutants={"missing 1/2 in the value": Mutant(_l2_no_half),
+                  "gradient 2 lam W": Mutant(_l2_grad_2lam, diagnosis="scaled"),
+                  "lam missing from the gradient": Mutant(_l2_grad_no_lam, diagnosis="scaled"),
+                  "norm not squared": Mutant(_l2_norm_not_squared),
+                  "mean instead of sum": Mutant(_l2_mean),
+                  "first weight array only": Mutant(_l2_first_only),
+                  "scales the weights in place": Mutant(_l2_in_place, diagnosis="mutated_input")}),
+    Part(id="l1_penalty", points=2, function="l1_penalty", outputs=("value", "grads"),
+         cases=penalty_cases, reference=l1_reference, call=l1_call,
+         mutants={"subgradient 1 at 0": Mutant(_l1_one_at_zero),
+                  "lam missing from the gradient": Mutant(_l1_grad_no_lam, diagnosis="scaled"),
+                  "sum of W instead of |W|": Mutant(_l1_signed_sum),
+                  "value halved like L2's": Mutant(_l1_half),
+                  "L2's gradient lam W": Mutant(_l1_l2_gradient),
+                  "sign taken in place": Mutant(_l1_in_place, diagnosis="mutated_input")}),
+    Part(id="elastic_net_penalty", points=2, function="elastic_net_penalty", outputs=("value", "grads"),
+         cases=elastic_net_cases, reference=elastic_net_reference, call=elastic_net_call,
+         mutants={"l1_ratio on the L2 part": Mutant(_en_ratio_swapped),
+                  "missing 1/2 on the L2 part": Mutant(_en_no_half),
+                  "subgradient 1 at 0": Mutant(_en_one_at_zero),
+                  "lam on the L1 part only": Mutant(_en_lam_on_l1_only),
+                  "(1 - l1_ratio) missing from the gradient": Mutant(_en_grad_no_mix),
+                  "L1 + L2 without the mixing": Mutant(_en_plain_sum)}),
+    Part(id="early_stopping", points=2, function="early_stopping", outputs=("stop_epoch", "best_epoch"),
+         cases=early_stopping_cases, reference=early_stopping_reference, call=early_stopping_call,
+         forbid=("mlp_lib.training.EarlyStopping",),
+         mutants={"patience off by one (stops one epoch late)": Mutant(_patience_plus_one),
+                  "patience off by one (stops one epoch early)": Mutant(_patience_minus_one),
+                  "<= instead of <": Mutant(_less_or_equal),
+                  "min_delta ignored": Mutant(_min_delta_ignored),
+                  "best epoch reported as the stop epoch": Mutant(_best_is_stop),
+                  "compared with the previous epoch, not the best": Mutant(_against_previous),
+                  "best follows every new minimum": Mutant(_best_follows_minimum),
+                  "counter not reset on improvement": Mutant(_counter_not_reset),
+                  "1-based epochs": Mutant(_one_based),
+                  "min_delta added instead of subtracted": Mutant(_min_delta_added)}),
+    Part(id="sgd_step", points=2, function="sgd_step", outputs=("trajectory",),
+         cases=sgd_cases, reference=sgd_reference, call=sgd_call,
+         forbid=("mlp_lib.optim.SGD", "mlp_lib.optim.apply_step"),
+         mutants={"weight decay on the biases too": Mutant(_sgd_decay_biases),
+                  "weight decay on the biases instead of the weights": Mutant(_sgd_decay_biases_only),
+                  "weight decay added after the update (decoupled)": Mutant(_sgd_decoupled),
+                  "decay applied to the updated weights": Mutant(_sgd_decay_after),
+                  "momentum ignored": Mutant(_sgd_no_momentum),
+                  "velocities never updated": Mutant(_sgd_velocity_not_updated),
+                  "dampened momentum (1 - momentum) g": Mutant(_sgd_dampened),
+                  "weight decay with the wrong sign": Mutant(_sgd_decay_sign),
+                  "updates the parameters in place": Mutant(_sgd_in_place, diagnosis="mutated_input")}),
+]

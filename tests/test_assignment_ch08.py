@@ -1,0 +1,285 @@
+"""Chapter 8's exercise (solutions/ch08_regularization): spec, solution, release, mutants.
+
+The grading machinery must prove, for this assignment: the instructor's solution gets every
+point, the released stubs get none, and every typical mistake of the spec's mutant catalogue
+loses the points of its own part (with the diagnosis it names) while every other part keeps its
+points. Those checks run in-process on hidden-style cases with the grader's references (torch
+autograd for the penalties, torch.optim.SGD with two parameter groups for the optimizer step, an
+independent plain-Python rule for early stopping). mlp_lib is a second oracle: its penalties,
+its EarlyStopping and its SGD must land on the same references. Because the cases are random,
+every mutant must also be caught on many more seeds than the two used for the full check, and
+the cases must contain what the mutants are caught by (exact zeros, ties, losses exactly
+min_delta below the best, momentum on and off, biases). Slow tests run the real sandboxed
+pipeline and the release check.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from autograder import pipeline, references, release
+from autograder.course import Course
+from autograder.spec import load_spec
+from mlp_lib import regularization
+from mlp_lib.optim import SGD
+from mlp_lib.training import EarlyStopping
+
+ASSIGNMENT = "ch08_regularization"
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+RELEASED = ROOT / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+SEEDS = (20251122, 8)            # stand-ins for the instructor's secret seed
+MANY_SEEDS = range(100, 125)     # more seeds, for the mutants only
+PART_IDS = ["l2_penalty", "l1_penalty", "elastic_net_penalty", "early_stopping", "sgd_step"]
+PENALTIES = PART_IDS[:3]
+
+
+@pytest.fixture(scope="module")
+def course():
+    return Course.open(ROOT)
+
+
+@pytest.fixture(scope="module")
+def spec(course):
+    return load_spec(course, ASSIGNMENT)
+
+
+@pytest.fixture(scope="module")
+def hidden_cases(spec):
+    """{seed: {part id: [CaseData]}} with the grader's references, computed once."""
+    return {seed: {pid: data.cases for pid, data in references.compute(spec, seed, "cpu").items()}
+            for seed in SEEDS}
+
+
+@pytest.fixture(scope="module")
+def many_cases(spec):
+    return {seed: {pid: data.cases for pid, data in references.compute(spec, seed, "cpu").items()}
+            for seed in MANY_SEEDS}
+
+
+def answer_namespace(path: Path) -> dict:
+    """Execute a notebook's setup and answer cells (not its tests) and return the namespace."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    namespace: dict = {}
+    for cell in nb["cells"]:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell["cell_type"] == "code" and (meta.get("solution") or meta.get("grade_id") == "setup"):
+            exec(compile("".join(cell["source"]), f"<{path.name}:{meta.get('grade_id')}>", "exec"), namespace)
+    return namespace
+
+
+@pytest.fixture(scope="module")
+def solution():
+    return answer_namespace(SOURCE)
+
+
+def verdicts(spec, namespace: dict, cases: dict, part_ids=None) -> dict:
+    plans = {p.id: p for p in spec.plans()}
+    return {pid: pipeline.judge_in_process(plans[pid], namespace, cases[pid]) for pid in (part_ids or plans)}
+
+
+def test_spec_has_the_graded_parts_of_the_chapter_in_order(spec):
+    assert [p.id for p in spec.parts] == PART_IDS
+    assert sum(p.points for p in spec.parts) == 10
+    assert all(len(p.mutants) >= 6 for p in spec.parts), "every part needs a catalogue of typical mistakes"
+
+
+def test_solution_gets_every_point_on_hidden_cases(spec, hidden_cases, solution):
+    for seed, cases in hidden_cases.items():
+        for pid, v in verdicts(spec, solution, cases).items():
+            assert v.status == "passed", f"seed {seed}, part {pid}: {v.messages}"
+
+
+def test_solution_gets_every_point_on_many_more_seeds(spec, many_cases, solution):
+    for seed, cases in many_cases.items():
+        for pid, v in verdicts(spec, solution, cases).items():
+            assert v.status == "passed", f"seed {seed}, part {pid}: {v.messages}"
+
+
+def test_released_stubs_get_no_point(spec, hidden_cases):
+    namespace = answer_namespace(RELEASED)
+    for pid, v in verdicts(spec, namespace, hidden_cases[SEEDS[0]]).items():
+        assert v.points == 0 and v.status in ("error", "failed"), f"{pid}: {v.status} {v.messages}"
+        assert "NotImplementedError" in " ".join(v.messages)
+
+
+MUTANTS = [(part.id, name) for part in load_spec(Course.open(ROOT), ASSIGNMENT).parts for name in part.mutants]
+
+
+@pytest.mark.parametrize("part_id, mutant", MUTANTS, ids=[f"{p}:{m}" for p, m in MUTANTS])
+def test_each_mutant_loses_its_own_part_only_with_its_diagnosis(spec, hidden_cases, solution, part_id, mutant):
+    part = spec.part(part_id)
+    namespace = dict(solution)
+    namespace[part.function] = part.mutants[mutant].fn
+    for seed, cases in hidden_cases.items():
+        results = verdicts(spec, namespace, cases)
+        v = results[part_id]
+        assert v.points == 0, f"seed {seed}: mutant {mutant!r} of {part_id} was not caught: {v.messages}"
+        wanted = part.mutants[mutant].diagnosis
+        if wanted is not None:
+            assert wanted in v.diagnoses, f"seed {seed}: {mutant!r} diagnosed {v.diagnoses}, wanted {wanted}"
+        others = {pid: r.status for pid, r in results.items() if pid != part_id and r.status != "passed"}
+        assert not others, f"seed {seed}: mutant {mutant!r} of {part_id} also broke {others}"
+
+
+def test_every_mutant_is_caught_on_many_more_seeds(spec, many_cases, solution):
+    """The cases are built so that each mistake shows on every draw, not only on the two seeds above."""
+    missed = []
+    for part in spec.parts:
+        for name, mutant in part.mutants.items():
+            namespace = dict(solution)
+            namespace[part.function] = mutant.fn
+            for seed, cases in many_cases.items():
+                if verdicts(spec, namespace, cases, [part.id])[part.id].points != 0:
+                    missed.append((part.id, name, seed))
+    assert not missed, f"mutants that passed on some seed: {missed}"
+
+
+# -- the references against a second oracle (mlp_lib) -------------------------------------------------
+def _mlp_lib_sgd_step(params, grads, velocities, *, lr, momentum=0.0, weight_decay=0.0):
+    """mlp_lib's SGD as a step function with the exercise's convention: decay on ndim >= 2 only.
+
+    The velocities are mlp_lib's momentum buffers; mlp_lib's first step copies the gradient
+    into the buffer, which is what a zero buffer gives too."""
+    out_p, out_v = [], []
+    for p, g, v in zip(params, grads, velocities):
+        opt = SGD(lr=lr, momentum=momentum, weight_decay=weight_decay if p.ndim >= 2 else 0.0)
+        state = opt.init_state([p])
+        if momentum:
+            state = {"t": 1, "momentum": [v]}
+        (new_p,), new_state = opt.step([p], [g], state)
+        out_p.append(new_p)
+        out_v.append(new_state["momentum"][0] if momentum else np.zeros_like(p))
+    return out_p, out_v
+
+
+def _mlp_lib_early_stopping(val_losses, *, patience, min_delta=0.0):
+    rule = EarlyStopping(patience=patience, min_delta=min_delta)
+    stop = next((e for e, v in enumerate(val_losses) if rule.update(v)), len(val_losses) - 1)
+    return stop, rule.best_epoch
+
+
+MLP_LIB = {"l2_penalty": regularization.l2_penalty, "l1_penalty": regularization.l1_penalty,
+           "elastic_net_penalty": regularization.elastic_net_penalty,
+           "early_stopping": _mlp_lib_early_stopping, "sgd_step": _mlp_lib_sgd_step}
+
+
+def test_mlp_lib_passes_every_hidden_case(spec, hidden_cases, many_cases):
+    """The book's library and the grader agree on every convention (the penalties' 1/2 and sign(0),
+    the stopping rule's < and >=, torch's SGD with the decay on the weights only)."""
+    for cases in list(hidden_cases.values()) + list(many_cases.values())[:5]:
+        for pid, v in verdicts(spec, MLP_LIB, cases).items():
+            assert v.status == "passed", f"mlp_lib's {pid}: {v.messages}"
+
+
+def test_early_stopping_reference_agrees_with_mlp_lib_on_random_runs(spec):
+    part = spec.part("early_stopping")
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        n = int(rng.integers(1, 40))
+        losses = np.round(rng.uniform(0, 1, size=n) * 16) / 16 + np.arange(n)[::-1] * rng.choice([0, 1 / 32])
+        patience, min_delta = int(rng.integers(1, 6)), float(rng.choice([0.0, 1 / 16, 1 / 8]))
+        stop, best = part.reference(torch.tensor(losses), torch.tensor(patience), torch.tensor(min_delta))
+        assert (int(stop), int(best)) == _mlp_lib_early_stopping(list(losses), patience=patience, min_delta=min_delta)
+
+
+def test_sgd_reference_is_torch_sgd_with_the_decay_on_weights_only(spec):
+    """Two parameter groups in the reference: the weights decay like torch's SGD(weight_decay),
+    the biases move like SGD without decay."""
+    part = spec.part("sgd_step")
+    (case, *_) = part.cases(np.random.default_rng(5))          # the "mlp" layout: W, b, W, b, momentum 0.9
+    tensors = {k: torch.tensor(v) for k, v in case.items()}
+    trajectory = part.reference(**tensors).numpy()
+    rows, cols = case["rows"], case["cols"]
+    assert list(cols[1::2]) == [0, 0] and all(cols[::2] > 0)
+    sizes = [int(r * c if c else r) for r, c in zip(rows, cols)]
+    bounds = np.cumsum([0] + sizes)
+    for k, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
+        p = torch.tensor(case["flat"][lo:hi], requires_grad=True)
+        opt = torch.optim.SGD([p], lr=float(case["lr"]), momentum=float(case["momentum"]),
+                              weight_decay=float(case["weight_decay"]) if cols[k] > 0 else 0.0)
+        for step in range(case["grad_seq"].shape[0]):
+            p.grad = torch.tensor(case["grad_seq"][step, lo:hi])
+            opt.step()
+            np.testing.assert_allclose(trajectory[step, lo:hi], p.detach().numpy(), rtol=1e-14, atol=1e-15)
+
+
+# -- what the cases contain -----------------------------------------------------------------------
+def test_penalty_cases_hold_exact_zeros_in_every_array_and_several_shapes(hidden_cases):
+    for cases in hidden_cases.values():
+        for pid in PENALTIES:
+            n_arrays = set()
+            for case in cases[pid]:
+                flat, rows, cols = case.inputs["flat"], case.inputs["rows"], case.inputs["cols"]
+                sizes = [int(r * c if c else r) for r, c in zip(rows, cols)]
+                assert sum(sizes) == flat.size
+                start = 0
+                for size in sizes:
+                    part = flat[start:start + size]
+                    assert (part == 0).any() and (part != 0).any(), pid
+                    start += size
+                n_arrays.add(len(sizes))
+                assert float(case.inputs["lam"]) > 0
+            assert {1}.issubset(n_arrays) and max(n_arrays) >= 3, pid
+            assert any((c.inputs["cols"] == 0).any() for c in cases[pid]), f"{pid}: no 1-D weight array"
+
+
+def test_elastic_net_cases_cover_both_ends_and_the_middle_of_l1_ratio(hidden_cases):
+    for cases in hidden_cases.values():
+        ratios = {float(c.inputs["l1_ratio"]) for c in cases["elastic_net_penalty"]}
+        assert {0.0, 1.0, 0.5} <= ratios and any(0 < r < 0.5 for r in ratios) and any(0.5 < r < 1 for r in ratios)
+
+
+def test_early_stopping_cases_contain_ties_boundaries_and_runs_that_never_stop(spec, hidden_cases):
+    for cases in hidden_cases.values():
+        ties = boundary = never = False
+        stops = []
+        for case in cases["early_stopping"]:
+            losses = case.inputs["val_losses"]
+            np.testing.assert_array_equal(losses * 64, np.round(losses * 64))      # exact dyadic values
+            d = float(case.inputs["min_delta"])
+            best = np.minimum.accumulate(losses)
+            ties |= d == 0 and bool((losses[1:] == best[:-1]).any())
+            boundary |= d > 0 and bool((losses[1:] == best[:-1] - d).any())
+            stop = int(case.expected["stop_epoch"])
+            never |= stop == losses.size - 1
+            stops.append(stop < losses.size - 1)
+        assert ties and boundary and never and sum(stops) >= 5
+
+
+def test_sgd_cases_cover_momentum_on_and_off_biases_and_decay(hidden_cases):
+    for cases in hidden_cases.values():
+        settings = [(float(c.inputs["momentum"]), float(c.inputs["weight_decay"]), bool((c.inputs["cols"] == 0).any()))
+                    for c in cases["sgd_step"]]
+        assert any(m == 0 and wd > 0 and b for m, wd, b in settings)
+        assert any(m > 0 and wd > 0 and b for m, wd, b in settings)
+        assert any(not b for _, _, b in settings) and any(wd == 0 for _, wd, _ in settings)
+        assert all(c.inputs["grad_seq"].shape[0] >= 3 for c in cases["sgd_step"])
+
+
+def test_public_cases_are_not_the_hidden_ones(spec):
+    public = references.compute(spec, spec.public_seed, "cpu")
+    hidden = references.compute(spec, SEEDS[0], "cpu")
+    for pid in PART_IDS:
+        a, b = public[pid].cases[0].inputs, hidden[pid].cases[0].inputs
+        assert any(a[k].shape != b[k].shape or not np.array_equal(a[k], b[k]) for k in a), pid
+
+
+@pytest.mark.slow
+def test_release_is_generated_from_the_source(course):
+    assert release.check(course, [ASSIGNMENT]) == []
+
+
+@pytest.mark.slow
+def test_solution_and_release_through_the_sandboxed_check(course):
+    from autograder.selfcheck import check_notebook
+
+    solved = check_notebook(course, SOURCE)
+    assert solved.score == solved.max_score == 10
+    assert not solved.cell_errors, f"public tests or the experiment failed on the solution: {solved.cell_errors}"
+    stub = check_notebook(course, RELEASED)
+    assert stub.score == 0
