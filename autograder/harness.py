@@ -90,7 +90,7 @@ def call_case(fn, inputs: dict, outputs: list) -> tuple[dict, str | None, list]:
     """Run ``fn(**inputs)`` once: ({graded output name: ndarray}, error message or None, warnings)."""
     caught: list = []
     try:
-        with warnings.catch_warnings(record=True) as caught, np.errstate(all="warn"):
+        with warnings.catch_warnings(record=True) as caught, np.errstate(all="warn", under="ignore"):
             warnings.simplefilter("always")
             returned = fn(**inputs)
     except KeyboardInterrupt:

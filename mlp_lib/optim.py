@@ -1,4 +1,4 @@
-"""Optimizers and learning-rate schedules: one pure contract. Chapter 2 (and Chapter 6).
+"""Optimizers and learning-rate schedules: one pure contract. Chapter 2 (weight decay: Chapter 8).
 
 Every optimizer is a frozen dataclass of keyword-only, validated hyperparameters
 with two methods::
@@ -424,7 +424,7 @@ def _epoch(epoch) -> int:
 
 @dataclass(frozen=True, kw_only=True)
 class StepLR:
-    """``lr = base_lr * gamma ** (epoch // step_size)``. Chapter 6."""
+    """``lr = base_lr * gamma ** (epoch // step_size)``. Chapter 2."""
 
     step_size: int
     gamma: float = 0.1
@@ -439,7 +439,7 @@ class StepLR:
 
 @dataclass(frozen=True, kw_only=True)
 class ExponentialLR:
-    """``lr = base_lr * gamma ** epoch``. Chapter 6."""
+    """``lr = base_lr * gamma ** epoch``. Chapter 2."""
 
     gamma: float
 
@@ -452,7 +452,7 @@ class ExponentialLR:
 
 @dataclass(frozen=True, kw_only=True)
 class CosineAnnealingLR:
-    """``lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2``. Chapter 6.
+    """``lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2``. Chapter 2.
 
     torch's closed form (no warm restarts): past ``T_max`` the cosine climbs back up.
     """

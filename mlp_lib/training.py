@@ -1,7 +1,7 @@
 """Training loops: mini-batches, fit/evaluate, history, early stopping. Chapters 2, 6 and 8.
 
 ``fit`` is the loop every chapter from 2 on writes by hand, once, with the
-pieces the book introduces along the way: a learning-rate schedule (Chapter 6),
+pieces the book introduces along the way: a learning-rate schedule (Chapter 2),
 a weight penalty and gradient clipping (Chapters 4 and 8), early stopping with
 best-weights restore (Chapter 8), callbacks and a tqdm progress bar.
 
