@@ -11,7 +11,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 export PYTHONHASHSEED := 0
 
-.PHONY: book html pdf test test-fast bench release references venv clean
+.PHONY: book html pdf test test-fast bench release references demo venv clean
 
 venv: $(VENV)/.installed
 
@@ -47,6 +47,10 @@ release: venv
 
 references: venv
 	$(PY) -m autograder references
+
+# grade a demonstration class (good, partial, blank and hostile students) and check every number
+demo: venv
+	$(PY) -m tools.demo_class
 
 clean:
 	rm -rf _build .pytest_cache

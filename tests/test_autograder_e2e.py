@@ -173,113 +173,6 @@ def test_dask_cluster_grades_like_local_workers(graded_class):
 
 
 # -- a hostile class ---------------------------------------------------------------------------------
-TEST_CELLS = agtools.TEST_IDS
-
-
-def _retag_tests(nb):
-    for cell in nb["cells"]:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if meta.get("grade_id") in TEST_CELLS:
-            meta.update(grade_id=meta["grade_id"] + "_x", grade=False, solution=True, locked=False)
-            cell["source"] = "pass"
-    return nb
-
-
-def _edit_tests(nb):
-    for cell in nb["cells"]:
-        if agtools.gid(cell) in TEST_CELLS:
-            cell["source"] = "print('tests passed')"
-    return nb
-
-
-def _delete_tests(nb):
-    nb["cells"] = [c for c in nb["cells"] if agtools.gid(c) not in TEST_CELLS]
-    return nb
-
-
-def _old_schema(nb):
-    for cell in nb["cells"]:
-        if "nbgrader" in cell.get("metadata", {}):
-            cell["metadata"]["nbgrader"]["schema_version"] = 1
-            cell["metadata"]["nbgrader"]["checksum"] = "0" * 32
-    nb["metadata"]["nbgrader"] = {"schema_version": 0}
-    return nb
-
-
-EQ_ANSWERS = {
-    "relu-forward-impl": "class Yes:\n    def __eq__(self, other):\n        return True\n"
-                         "def relu_forward(x):\n    return Yes(), x\n",
-    "softmax-impl": "class Fake:\n    def __array__(self, dtype=None, copy=None):\n"
-                    "        return np.array([object()], dtype=object)\n"
-                    "    def __eq__(self, other):\n        return True\n"
-                    "def softmax(x):\n    return Fake()\n",
-}
-
-
-def _hostile(course):
-    """student -> (notebook or bytes, expected score or (low, high), expected status prefix)."""
-    private = course.private_dir
-    spy = (f"import os\nfor p in [{str(private / 'secret')!r}, {str(course.references_dir / (ASSIGNMENT + '.npz'))!r},\n"
-           f"          {str(course.work / 'gradebook.db')!r}, {str(course.result_path('canary', ASSIGNMENT))!r},\n"
-           f"          {str(course.submission_dir('canary', ASSIGNMENT) / 'affine.ipynb')!r}]:\n"
-           "    try:\n        print('LEAK', open(p, 'rb').read()[:64])\n"
-           "    except Exception as e:\n        print('blocked', type(e).__name__)\n"
-           f"try:\n    open({str(course.result_path('canary', ASSIGNMENT))!r}, 'w').write('{{}}')\n"
-           "except Exception as e:\n    print('blocked', type(e).__name__)\n")
-    forged = ("from autograder import harness\nimport json, os\nout = harness._JOB.outputs_dir if harness._JOB else '.'\n"
-              "for pid, part in (harness._JOB.parts.items() if harness._JOB else []):\n"
-              "    json.dump({'error': None, 'modules': {}}, open(os.path.join(out, pid + '.json'), 'w'))\n"
-              "    for i in range(part['n_cases']):\n"
-              "        json.dump({'error': None, 'warnings': []}, open(os.path.join(out, f'{pid}__{i}.json'), 'w'))\n"
-              "        for name in part['outputs']:\n"
-              "            np.save(os.path.join(out, f'{pid}__{i}__out__{name}.npy'), np.zeros(3))\n"
-              "print('All tests passed! Score: 9/9')\n")
-    torch_patch = ("import torch\ntorch.relu = lambda t: t.abs()\n"
-                   "def relu_forward(x):\n    return torch.relu(torch.as_tensor(x)).numpy(), x\n")
-    torch_in_fn = "def relu_forward(x):\n    import torch\n    return torch.relu(torch.as_tensor(x)).numpy(), x\n"
-    warn = ("import sys, warnings\nwarnings.simplefilter('error')\n"
-            "def relu_forward(x):\n    warnings.warn('ReLU is not differentiable at 0')\n"
-            "    print('debug output', file=sys.stderr)\n    return np.maximum(x, 0.0), x\n")
-    return {
-        "h_patch_allclose": (with_cell(filled({"softmax-impl": WRONG["softmax-impl"]}),
-                                       "np.testing.assert_allclose = lambda *a, **k: None\n"
-                                       "np.allclose = lambda *a, **k: True\nnp.array_equal = lambda *a, **k: True",
-                                       after="setup"), FULL - 2, "graded"),
-        "h_patch_torch": (filled({"relu-forward-impl": torch_patch}), 0, "flagged"),
-        "h_torch_in_function": (filled({"relu-forward-impl": torch_in_fn}), FULL - 1, "flagged"),
-        "h_torch_dynamic": (with_cell(filled(), "import importlib\n_m = importlib.import_module('to' + 'rch')",
-                                      after="affine-backward-impl"), 0, "flagged"),
-        "h_mlp_lib": (filled({"relu-forward-impl": "from mlp_lib.layers import relu_forward"}), FULL - 1, "flagged"),
-        "h_transformer": (with_cell(blank(), "get_ipython().input_transformers_post.append(lambda lines: [])",
-                                    after="setup"), 0, "graded"),
-        "h_eq_objects": (filled(EQ_ANSWERS), FULL - 3, "graded"),
-        "h_fake_results": (with_cell(blank(), forged, after="affine_backward"), 0, "graded"),
-        "h_infinite_loop": (with_cell(filled(), "while True:\n    pass", after="affine_forward"), FULL, "timeout"),
-        "h_swallow_interrupt": (with_cell(filled(), "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
-                                                    "while True:\n    pass", after="relu_forward"), 3.0, "timeout"),
-        "h_exit": (with_cell(filled(), "import os\nos._exit(0)", after="softmax"), 5.0, "crashed"),
-        "h_kill_parent": (with_cell(filled(), "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)",
-                                    after="setup"), FULL, "graded"),
-        # kill(-1) as the sandbox uid reaches only that uid's processes (Linux spares the caller)
-        "h_kill_all": (with_cell(filled(), "import os, signal\nos.kill(-1, signal.SIGKILL)", after="affine_forward"),
-                       FULL, "graded"),
-        "h_memory_bomb": (with_cell(filled(), "big = np.ones(10 * 2**30 // 8)", after="setup"), FULL, "graded"),
-        "h_fork_bomb": (with_cell(filled(), "import os\nwhile True:\n    os.fork()", after="affine_forward"),
-                        (0.0, FULL), ""),
-        "h_deleted_tests": (_delete_tests(filled()), FULL, "graded"),
-        "h_edited_tests": (_edit_tests(blank()), 0, "graded"),
-        "h_retagged_tests": (_retag_tests(blank()), 0, "graded"),
-        "h_bad_json": (b'{"cells": [', 0, "unreadable"),
-        "h_old_schema": (_old_schema(filled()), FULL, "graded"),
-        "h_huge_output": (with_cell(filled(), "print('x' * 5_000_000)\nimport os\nos.write(1, b'y' * (40 << 20))",
-                                    after="setup"), FULL, "graded"),
-        "h_reads_secrets": (with_cell(blank(), spy, after="setup"), 0, "graded"),
-        "h_warnings": (filled({"relu-forward-impl": warn}), FULL, "graded"),
-        "h_reads_release_data": (with_cell(filled(), "print('DATA', open('data/hint.txt').read())", after="setup"),
-                                 FULL, "graded"),
-    }
-
-
 def _sandbox_processes(limits) -> list[int]:
     uids = {str(limits.uid_base + n) for n in range(limits.slots)}
     return [pid for pid, st in sandbox._processes()
@@ -296,7 +189,7 @@ def test_hostile_submissions_earn_nothing_they_did_not_earn_and_the_batch_finish
     secret = (course.private_dir / "secret").read_bytes()
     (course.release_dir / ASSIGNMENT / "data").mkdir()
     (course.release_dir / ASSIGNMENT / "data" / "hint.txt").write_text("a data file of the release")
-    cases = _hostile(course)
+    cases = agtools.hostile_submissions(course)
     for student, (nb, _, _) in cases.items():
         submit(course, student, nb)
     course.submission_dir("h_empty_folder", ASSIGNMENT).mkdir(parents=True)
