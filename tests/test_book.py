@@ -14,8 +14,10 @@ book is built once, on one worker.
 """
 from __future__ import annotations
 
+import fcntl
 import html.parser
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -157,10 +159,25 @@ def book() -> Build:
         return subprocess.run([sys.executable, "-m", "tools.build_book", *args],
                               cwd=ROOT, capture_output=True, text=True)
 
-    result = Build(html=run("html", "--all"), pdf=run("pdf"))
+    def saved(proc) -> dict:
+        return {"args": proc.args, "returncode": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr}
+
     BUILD.mkdir(exist_ok=True)
-    (BUILD / "test_book_build.log").write_text(result.output)
-    return result
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    record = BUILD / "test_book_build.json"
+    # One build per test run even if xdist hands these tests to both workers (loadgroup has
+    # silently stopped grouping before, with a pytest release it did not support).
+    with open(BUILD / ".test_book.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if run_id and record.is_file():
+            previous = json.loads(record.read_text())
+            if previous.get("run") == run_id:
+                return Build(html=subprocess.CompletedProcess(**previous["html"]),
+                             pdf=subprocess.CompletedProcess(**previous["pdf"]))
+        result = Build(html=run("html", "--all"), pdf=run("pdf"))
+        (BUILD / "test_book_build.log").write_text(result.output)
+        record.write_text(json.dumps({"run": run_id, "html": saved(result.html), "pdf": saved(result.pdf)}))
+        return result
 
 
 @pytest.fixture(scope="session")
