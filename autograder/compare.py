@@ -23,8 +23,9 @@ DIAGNOSES = {
     "scaled": "{name} is off by a constant factor of about {c:.4g}",
     "sign_flip": "{name} has the opposite sign of the expected result",
     "wrong_axis": "{name} looks computed along the other axis (sum, mean or normalisation over the wrong axis?)",
-    "unstable": "{name} has NaN or inf where a finite value was expected: not numerically stable "
-                "(subtract the row maximum before exp, or use log-sum-exp)",
+    "unstable": "{name} has NaN or inf where a finite value was expected: not numerically stable for "
+                "large inputs (exp overflows: subtract the maximum before exp, use log-sum-exp, "
+                "np.logaddexp, or branch on the sign as the chapter shows)",
     "mutated_input": "the function modified its input {name} in place (copy it before changing it)",
 }
 

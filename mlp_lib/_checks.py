@@ -69,7 +69,9 @@ def same_dtype(**arrays: np.ndarray) -> None:
 
 
 def positive(name: str, value, *, allow_zero: bool = False) -> float:
-    """A real number > 0 (or >= 0 with ``allow_zero``)."""
+    """A real number > 0 (or >= 0 with ``allow_zero``); a 0-d numeric array counts as a number."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "fiu":
+        value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
         raise TypeError(f"{name} must be a finite real number, got {value!r}")
     if value < 0 or (value == 0 and not allow_zero):

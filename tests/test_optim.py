@@ -167,6 +167,8 @@ def test_replace_changes_lr_and_keeps_validation():
     (lambda: optim.ExponentialLR(gamma=-0.5), ValueError, "gamma"),
     (lambda: optim.CosineAnnealingLR(T_max=0), ValueError, "T_max"),
     (lambda: optim.CosineAnnealingLR(T_max=10, eta_min=-1.0), ValueError, "eta_min"),
+    (lambda: optim.SGD(lr=np.array([0.1])), TypeError, "lr"),
+    (lambda: optim.SGD(lr=np.array(-0.1)), ValueError, "lr"),
 ])
 def test_bad_hyperparameters_are_rejected(make, exc, match):
     with pytest.raises(exc, match=match):
@@ -216,6 +218,10 @@ def test_schedule_matches_torch_lr_scheduler_over_30_epochs(ours, make_torch):
     got = [ours.lr(epoch, base_lr) for epoch in range(30)]
     # torch updates cosine recursively; the closed form agrees to rounding
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-14)
+
+
+def test_a_0d_array_hyperparameter_counts_as_a_number():
+    assert optim.SGD(lr=np.array(0.1)).lr == 0.1 and type(optim.SGD(lr=np.array(0.1)).lr) is float
 
 
 def test_schedule_rejects_negative_epoch():
