@@ -304,7 +304,10 @@ def test_book_builds_strictly(book):
 def test_build_reads_only_the_book_pages(built):
     """Nothing from solutions/, exercises/, tests/, .venv, ... becomes a page or a searchable doc."""
     for top in NEVER_READ:
-        assert not (HTML / top).exists(), f"_build/html/{top}/ exists: Sphinx read {top}/"
+        if top == "exercises":  # the released notebooks are copied into the site, never read as pages
+            assert not list((HTML / top).rglob("*.html")), f"_build/html/{top}/ has pages: Sphinx read {top}/"
+        else:
+            assert not (HTML / top).exists(), f"_build/html/{top}/ exists: Sphinx read {top}/"
         assert not (HTML / "_sources" / top).exists(), f"_build/html/_sources/{top}/ exists"
         assert not (BUILD / ".doctrees" / top).exists(), f"_build/.doctrees/{top}/ exists"
         assert not (BUILD / "jupyter_execute" / top).exists(), f"notebooks of {top}/ were executed"
@@ -413,6 +416,28 @@ def test_chapter_pages_offer_their_notebook_and_link_their_exercise(built):
         assert boxes, f"{docname}: no {{exercise-link}} box"
         assert any(re.search(r"_downloads/[0-9a-f]+/ch\d\d_\w+\.ipynb$", h) for h in hrefs), \
             f"{docname}: the exercise box links no exercise notebook"
+
+
+def test_exercises_link_back_to_sections_of_the_book_that_exist(built):
+    """The site mirrors exercises/, so an exercise's ../../book/<page>.html#<label> resolves there."""
+    link = re.compile(r"\]\((\.\./\.\./book/[^)#\s]+\.html)(?:#([^)\s]+))?\)")
+    notebooks = sorted((ROOT / "exercises").glob("*/*.ipynb"))
+    assert notebooks
+    broken = []
+    for nb in notebooks:
+        published = HTML / nb.relative_to(ROOT)
+        assert published.is_file(), f"{published} is not in the site"
+        cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
+        targets = [m.groups() for c in cells if c["cell_type"] == "markdown"
+                   for m in link.finditer("".join(c["source"]))]
+        assert targets, f"{nb.name} links no section of the book"
+        for href, anchor in targets:
+            page = (published.parent / href).resolve()
+            if not page.is_file():
+                broken.append(f"{nb.name}: {href} (no such page)")
+            elif anchor and anchor not in read_page(page).ids:
+                broken.append(f"{nb.name}: {href}#{anchor} (no such section)")
+    assert not broken, "\n".join(broken)
 
 
 def test_chapter_notebooks_are_seeded(built):

@@ -30,6 +30,13 @@ Offline MathJax 3
     TeX extensions, menu, accessibility) from the installed
     ``django-static-mathjax`` package into ``_static/mathjax``. The repository
     does not carry MathJax; the build never touches the network.
+
+Exercises in the site
+    After an HTML build the released exercise folders that chapters link
+    (``exercises/<assignment>/``) are copied to ``_build/html/exercises/``, so
+    the site mirrors the repository: the exercises' links back to the book
+    (``../../book/<chapter>.html#<section>``) resolve in the published site just
+    as the chapters' links to the exercises do.
 """
 from __future__ import annotations
 
@@ -376,9 +383,22 @@ def _check_mathjax_path(app, config) -> None:
 def _vendor_after_build(app, exception) -> None:
     if exception is not None or app.builder.format != "html":
         return
+    publish_exercises(app)
     if "://" in app.config.mathjax_path:
         return
     vendor_mathjax(Path(app.outdir))
+
+
+def publish_exercises(app) -> None:
+    """Mirror the linked ``exercises/<assignment>/`` folders into the site (see the module docstring)."""
+    exercises = app.config.course_exercises_dir.strip("/")
+    linked = sorted({a for assignments in getattr(app.env, "course_exercises", {}).values() for a in assignments})
+    for assignment in linked:
+        src = Path(app.srcdir) / exercises / assignment
+        if src.is_dir():
+            shutil.copytree(src, Path(app.outdir) / exercises / assignment, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"),
+                            copy_function=_copy_if_changed)
 
 
 # ---------------------------------------------------------------------------
