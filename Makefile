@@ -21,8 +21,11 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -r requirements.lock
+	# the lock is the complete tested set: install exactly it (no resolver-chosen extras such as
+	# rfc3987-syntax, which jsonschema imports for 1.4 s in every process that reads a notebook)
+	$(PY) -m pip install --quiet --no-deps -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m pip check
 	touch $@
 
 book: html pdf

@@ -3,15 +3,14 @@
 The main process does everything that needs the course's private data — the spec, the secret, the
 references, the gradebook — and ships plain :class:`~autograder.pipeline.NotebookJob` objects to
 workers (one local process per core by default, or ``--scheduler ADDRESS`` for Dask
-``distributed``). Results come back as data; the main process writes them (atomically) and the
-gradebook. A job that fails on the grader's side (a worker dies, a sandbox error) is reported and
+``distributed``). Results come back as data; the main process writes them (atomically), and a
+helper process of its own writes nbgrader's gradebook (see :class:`_GradebookWriter`). A job that fails on the grader's side (a worker dies, a sandbox error) is reported and
 the student's previous result is kept.
 """
 from __future__ import annotations
 
 import os
 import sys
-import threading
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -143,70 +142,78 @@ def grade(course: Course, *, assignments=None, students=None, workers: int | Non
         course.work.mkdir(parents=True, exist_ok=True)
         os.chmod(course.work, 0o700)
     all_students = students or course.submitted_students()
-    for name in assignments or course.assignments():
-        spec = load_spec(course, name)
-        data, how = references.for_grading(course, spec, device=device)
-        sources = {p.stem: notebooks.read_trusted(p) for p in course.source_notebooks(name)}
-        # nbgrader takes seconds to import: record the assignment in its gradebook while the jobs run
-        recorder = _Background(gradebook.record_assignment, course, spec, sources)
-        jobs = build_jobs(course, spec, data, all_students)
-        expected: dict[str, int] = {}
-        for job in jobs:
-            expected[job.student] = expected.get(job.student, 0) + 1
-        done: dict[str, list] = {}
-        failed: dict[str, str] = {}
-        finished: dict[str, int] = {}
-        saved = []
-        bar = _progress_bar(len(jobs), f"grading {name}", progress)
-        for job, outcome in run_jobs(jobs, workers=workers, scheduler=scheduler):
-            bar.update(1)
-            if isinstance(outcome, BaseException):
-                failed.setdefault(job.student, f"{job.notebook}: {type(outcome).__name__}: {outcome}")
-            else:
-                done.setdefault(job.student, []).append(outcome)
-            finished[job.student] = finished.get(job.student, 0) + 1
-            if finished[job.student] < expected[job.student]:
-                continue
-            if job.student in failed:
-                report.errors.append((job.student, name, f"{failed[job.student]} (previous result kept)"))
-                continue
-            result = results.AssignmentResult.combine(job.student, name, done[job.student],
-                                                      spec_fingerprint=spec.fingerprint, references=how)
-            results.save(course, result)           # atomically, as soon as the student is complete
-            report.graded.append(result)
-            saved.append(result)
-        bar.close()
-        error = recorder.join()
-        if error is not None:
-            report.errors.append(("*", name, f"gradebook not updated ({type(error).__name__}: {error}); "
-                                             "results are written to autograded/"))
-            continue
-        try:
-            gradebook.record_results(course, saved, part_notebook=spec.notebook_of)
-        except Exception as exc:   # noqa: BLE001 - a locked or unreachable database
-            report.errors.append(("*", name, f"gradebook not updated ({type(exc).__name__}: {exc}); "
-                                             "results are written to autograded/"))
+    with _GradebookWriter() as writer:
+        for name in assignments or course.assignments():
+            _grade_assignment(course, name, all_students, report, writer,
+                              workers=workers, scheduler=scheduler, device=device, progress=progress)
     return report
 
 
-class _Background:
-    """Run ``fn(*args)`` in a thread; ``join()`` returns the exception it raised, if any."""
+def _grade_assignment(course, name, all_students, report, writer, *, workers, scheduler, device, progress):
+    sources = {p.stem: notebooks.read_trusted(p) for p in course.source_notebooks(name)}
+    # recorded by the helper while this process loads the spec (torch) and the jobs run
+    recorded = writer.submit(gradebook.record_assignment, course, name, sources)
+    spec = load_spec(course, name)
+    data, how = references.for_grading(course, spec, device=device)
+    jobs = build_jobs(course, spec, data, all_students)
+    expected: dict[str, int] = {}
+    for job in jobs:
+        expected[job.student] = expected.get(job.student, 0) + 1
+    done: dict[str, list] = {}
+    failed: dict[str, str] = {}
+    finished: dict[str, int] = {}
+    saved = []
+    bar = _progress_bar(len(jobs), f"grading {name}", progress)
+    for job, outcome in run_jobs(jobs, workers=workers, scheduler=scheduler):
+        bar.update(1)
+        if isinstance(outcome, BaseException):
+            failed.setdefault(job.student, f"{job.notebook}: {type(outcome).__name__}: {outcome}")
+        else:
+            done.setdefault(job.student, []).append(outcome)
+        finished[job.student] = finished.get(job.student, 0) + 1
+        if finished[job.student] < expected[job.student]:
+            continue
+        if job.student in failed:
+            report.errors.append((job.student, name, f"{failed[job.student]} (previous result kept)"))
+            continue
+        result = results.AssignmentResult.combine(job.student, name, done[job.student],
+                                                  spec_fingerprint=spec.fingerprint, references=how)
+        results.save(course, result)           # atomically, as soon as the student is complete
+        report.graded.append(result)
+        saved.append(result)
+    bar.close()
+    try:
+        recorded.result()
+        writer.submit(gradebook.record_results, course, saved, part_notebook=spec.notebook_of).result()
+    except Exception as exc:   # noqa: BLE001 - a locked or unreachable database, a dead helper
+        report.errors.append(("*", name, f"gradebook not updated ({type(exc).__name__}: {exc}); "
+                                         "results are written to autograded/"))
 
-    def __init__(self, fn, *args):
-        self.error = None
 
-        def target():
-            try:
-                fn(*args)
-            except Exception as exc:   # noqa: BLE001 - reported by join()
-                self.error = exc
+class _GradebookWriter:
+    """nbgrader's gradebook, written by one helper process.
 
-        self.thread = threading.Thread(target=target, daemon=True)
-        self.thread.start()
+    Importing nbgrader takes about a second of CPU. In a process of its own it happens on the core
+    that the main process leaves idle while it imports torch for the spec, and the main process
+    never pays for it. The helper's calls run in order, one at a time (one writer per database).
+    """
 
-    def join(self):
-        self.thread.join()
-        return self.error
+    def __enter__(self):
+        self.pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"),
+                                        initializer=_import_nbgrader)
+        return self
+
+    def submit(self, fn, *args, **kwargs):
+        return self.pool.submit(fn, *args, **kwargs)
+
+    def __exit__(self, *exc):
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        return False
+
+
+def _import_nbgrader() -> None:
+    import nbgrader.api  # noqa: F401
+    import nbgrader.preprocessors  # noqa: F401
 
 
 def _progress_bar(total: int, desc: str, enabled: bool):

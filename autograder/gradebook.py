@@ -54,14 +54,14 @@ def open_gradebook(course: Course):
             os.chmod(path, 0o600)
 
 
-def record_assignment(course: Course, spec, source_notebooks: dict) -> None:
+def record_assignment(course: Course, assignment: str, source_notebooks: dict) -> None:
     """Create/update the assignment, its notebooks and their cells in the gradebook (nbgrader's SaveCells)."""
     import nbformat
     from nbgrader.converters.generate_assignment import GenerateAssignment
     from nbgrader.preprocessors import SaveCells
 
     with open_gradebook(course) as gb:
-        gb.update_or_create_assignment(spec.name)
+        gb.update_or_create_assignment(assignment)
     chain = []
     for cls in GenerateAssignment.class_traits()["preprocessors"].default():
         chain.append(cls)
@@ -69,7 +69,7 @@ def record_assignment(course: Course, spec, source_notebooks: dict) -> None:
             break
     for name, nb in sorted(source_notebooks.items()):
         nb = nbformat.reads(json.dumps(nb), as_version=4)      # joins multi-line sources, as nbformat.read does
-        resources = {"nbgrader": {"db_url": course.db_url, "assignment": spec.name, "notebook": name},
+        resources = {"nbgrader": {"db_url": course.db_url, "assignment": assignment, "notebook": name},
                      "unique_key": name}
         for cls in chain:
             nb, resources = cls().preprocess(nb, resources)
