@@ -6,6 +6,7 @@ import os
 import sys
 
 from .course import Course
+from .spec import SpecError
 
 
 def _common(default) -> argparse.ArgumentParser:
@@ -44,8 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", parents=[common], help="self-check a notebook on public cases",
                        description="Run a notebook through the grading pipeline on PUBLIC cases; prints "
                                    "per-part results. Exit status 0 when every part passes.")
-    p.add_argument("notebook", help="path to the .ipynb (its folder name is the assignment)")
-    p.add_argument("--assignment", help="assignment name when the folder name is not it")
+    p.add_argument("notebook", help="path to the .ipynb (renamed copies are fine: the assignment is found "
+                                    "from the notebook's graded cells)")
+    p.add_argument("--assignment", help="assignment name, when the notebook's cells cannot tell")
     p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu")
 
     p = sub.add_parser("grade", parents=[common], help="autograde submissions",
@@ -72,17 +74,28 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class UsageError(ValueError):
+    """A mistake in what the user asked for: printed as one line, exit status 2."""
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    course = Course.open(args.course, work=args.work, db_url=args.db_url)
-    private = args.command in ("grade", "references", "feedback", "export")
-    # results, references, gradebook: readable by the grader's user only
-    old_umask = os.umask(0o077) if private else None
     try:
-        return _run(course, args)
-    finally:
-        if old_umask is not None:
-            os.umask(old_umask)
+        course = Course.open(args.course, work=args.work, db_url=args.db_url)
+        if not course.source_dir.is_dir():
+            raise UsageError(f"{course.root} is not a course: it has no {course.source_dir.name}/ folder "
+                             "(pass --course DIR or set AUTOGRADER_COURSE)")
+        private = args.command in ("grade", "references", "feedback", "export")
+        # results, references, gradebook: readable by the grader's user only
+        old_umask = os.umask(0o077) if private else None
+        try:
+            return _run(course, args)
+        finally:
+            if old_umask is not None:
+                os.umask(old_umask)
+    except (UsageError, SpecError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 def _run(course: Course, args) -> int:
@@ -94,7 +107,8 @@ def _run(course: Course, args) -> int:
     if command == "check":
         from .selfcheck import check_notebook, report
 
-        result = check_notebook(course, args.notebook, assignment=args.assignment, device=args.device)
+        result = check_notebook(course, args.notebook, assignment=args.assignment, device=args.device,
+                                error=UsageError)
         print(report(result))
         return 0 if all(v.status == "passed" for v in result.parts.values()) else 1
     if command == "grade":

@@ -5,6 +5,7 @@ are computed here with torch on the CPU, and nothing is written to the gradebook
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from . import notebooks, pipeline, references
@@ -14,17 +15,19 @@ from .spec import load_spec
 
 
 def check_notebook(course: Course, path: str | Path, *, assignment: str | None = None,
-                   device: str = "cpu") -> pipeline.NotebookResult:
+                   device: str = "cpu", error: type[Exception] = ValueError) -> pipeline.NotebookResult:
+    """Grade ``path`` on public cases. A downloaded or renamed copy is fine: the assignment and the
+    source notebook are recognised by the nbgrader grade_ids of its cells (``error`` is raised, with
+    a message for the student, when they cannot be)."""
     path = Path(path)
-    assignment = assignment or path.resolve().parent.name
-    if assignment not in course.assignments():
-        raise ValueError(f"unknown assignment {assignment!r} (pass --assignment; known: {course.assignments()})")
+    if not path.is_file():
+        raise error(f"no such notebook: {path}")
+    if assignment is not None and assignment not in course.assignments():
+        raise error(f"unknown assignment {assignment!r} (known: {', '.join(course.assignments())})")
+    assignment, name = _identify(course, path, assignment, error)
     spec = load_spec(course, assignment)
-    name = path.stem
     plans = [p for p in spec.plans() if p.notebook == name]
     sources = {p.stem: p for p in course.source_notebooks(assignment)}
-    if name not in sources:
-        raise ValueError(f"{assignment} has no notebook named {name}.ipynb (known: {sorted(sources)})")
     data = references.for_checking(spec, device=device)
     job = pipeline.NotebookJob(
         student="(self-check)", assignment=assignment, notebook=name, submission=path.read_bytes(),
@@ -32,6 +35,39 @@ def check_notebook(course: Course, path: str | Path, *, assignment: str | None =
         inputs={p.id: data[p.id].inputs for p in plans}, cases={p.id: data[p.id].cases for p in plans},
         limits=course.limits, extra_files=release_extras(course, assignment), label="public")
     return pipeline.run_job(job)
+
+
+def _identify(course: Course, path: Path, assignment: str | None, error) -> tuple[str, str]:
+    """(assignment, source notebook name) of a student's notebook.
+
+    The file's own name and folder are tried first (the release layout); then the source notebook
+    sharing the most grade_ids with it (students rename and move files)."""
+    folder, stem = path.resolve().parent.name, path.stem
+    candidates = [assignment] if assignment else course.assignments()
+    for a in candidates:
+        names = [p.stem for p in course.source_notebooks(a)]
+        if stem in names and (assignment or a == folder):
+            return a, stem
+    try:
+        ids = _grade_ids(json.loads(path.read_bytes()))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise error(f"{path} is not a readable notebook ({exc})") from None
+    scored = sorted(((len(ids & _grade_ids(notebooks.read_trusted(src))), a, src.stem)
+                     for a in candidates for src in course.source_notebooks(a)), reverse=True)
+    if not scored or scored[0][0] == 0:
+        raise error(f"{path.name} matches no assignment's notebook (its graded cells are missing or "
+                    "renamed); pass --assignment")
+    if len(scored) > 1 and scored[1][0] == scored[0][0]:
+        raise error(f"{path.name} matches several notebooks equally well; pass --assignment")
+    return scored[0][1], scored[0][2]
+
+
+def _grade_ids(nb) -> set[str]:
+    cells = nb.get("cells", []) if isinstance(nb, dict) else []
+    return {c["metadata"]["nbgrader"]["grade_id"] for c in cells
+            if isinstance(c, dict) and isinstance(c.get("metadata"), dict)
+            and isinstance(c["metadata"].get("nbgrader"), dict)
+            and isinstance(c["metadata"]["nbgrader"].get("grade_id"), str)}
 
 
 def report(result: pipeline.NotebookResult) -> str:

@@ -160,6 +160,35 @@ def test_self_check_runs_public_cases(graded_class, capsys):
     assert "public tests in softmax failed: NotImplementedError" in capsys.readouterr().out
 
 
+def test_self_check_recognises_a_renamed_copy_by_its_graded_cells(graded_class, tmp_path, capsys):
+    copy = tmp_path / "affine (1).ipynb"          # a browser's name for a second download
+    copy.write_bytes((graded_class.submission_dir("good", ASSIGNMENT) / "affine.ipynb").read_bytes())
+    assert cli(graded_class, "check", str(copy)) == 0
+    assert f"{ASSIGNMENT}/affine.ipynb" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["check", "{tmp}/missing.ipynb"], "no such notebook"),
+    (["check", "{tmp}/bad.ipynb"], "not a readable notebook"),
+    (["check", "{tmp}/empty.ipynb"], "matches no assignment's notebook"),
+    (["check", "{tmp}/empty.ipynb", "--assignment", "nope"], "unknown assignment 'nope'"),
+    (["grade", "--assignment", "nope", "--no-progress"], "nope: no grading spec"),
+    (["export", "--assignment", "nope"], "nope: no grading spec"),
+])
+def test_user_mistakes_get_one_line_errors_and_exit_status_2(graded_class, tmp_path, capsys, args, message):
+    (tmp_path / "bad.ipynb").write_text("not json")
+    (tmp_path / "empty.ipynb").write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4,
+                                                      "nbformat_minor": 5}))
+    assert cli(graded_class, *[a.format(tmp=tmp_path) for a in args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+def test_a_folder_that_is_not_a_course_is_an_error(tmp_path, capsys):
+    assert main(["--course", str(tmp_path / "nowhere"), "grade", "--no-progress"]) == 2
+    assert "is not a course" in capsys.readouterr().err
+
+
 def test_dask_cluster_grades_like_local_workers(graded_class):
     distributed = pytest.importorskip("distributed")
     course = graded_class
