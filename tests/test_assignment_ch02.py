@@ -12,57 +12,21 @@ sandboxed pipeline (``python -m autograder check``) end to end.
 from __future__ import annotations
 
 import dataclasses
-import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from autograder import pipeline, references, release
-from autograder.course import Course
-from autograder.spec import load_spec
 from mlp_lib import optim, training
 
+import assignment_support as support
+
 ASSIGNMENT = "ch02_gradient_descent"
-ROOT = Path(__file__).resolve().parents[1]
-SOURCE = ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-RELEASED = ROOT / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+SOURCE, RELEASED = support.notebook_paths(ASSIGNMENT)
 SEEDS = (20251122, 7)            # stand-ins for the instructor's secret seed
+course, spec, hidden_cases, solution = support.fixtures(ASSIGNMENT, seeds=SEEDS)
+MUTANTS = support.mutant_ids(ASSIGNMENT)
 PART_IDS = ["linear_regression_gd", "minibatches", "sgd_momentum_step", "adagrad_step", "rmsprop_step", "adam_step"]
-
-
-@pytest.fixture(scope="module")
-def course():
-    return Course.open(ROOT)
-
-
-@pytest.fixture(scope="module")
-def spec(course):
-    return load_spec(course, ASSIGNMENT)
-
-
-@pytest.fixture(scope="module")
-def hidden_cases(spec):
-    """{seed: {part id: [CaseData]}} with torch references, computed once."""
-    return {seed: {pid: data.cases for pid, data in references.compute(spec, seed, "cpu").items()}
-            for seed in SEEDS}
-
-
-def answer_namespace(path: Path) -> dict:
-    """Execute a notebook's setup and answer cells (not its tests) and return the namespace."""
-    nb = json.loads(path.read_text(encoding="utf-8"))
-    namespace: dict = {}
-    for cell in nb["cells"]:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell["cell_type"] == "code" and (meta.get("solution") or meta.get("grade_id") == "setup"):
-            exec(compile("".join(cell["source"]), f"<{path.name}:{meta.get('grade_id')}>", "exec"), namespace)
-    return namespace
-
-
-def verdicts(spec, namespace: dict, cases: dict) -> dict:
-    plans = {p.id: p for p in spec.plans()}
-    return {pid: pipeline.judge_in_process(plans[pid], namespace, cases[pid]) for pid in plans}
 
 
 def tensors(case: dict, names) -> list:
@@ -75,39 +39,6 @@ def test_spec_has_the_six_parts_of_the_notebook_each_with_a_mutant_catalogue(spe
     assert all(len(p.mutants) >= 4 for p in spec.parts), "every part needs a catalogue of typical mistakes"
     for part in spec.parts[2:]:
         assert "state updated in place" in part.mutants, f"{part.id}: the in-place state mutant is missing"
-
-
-def test_solution_gets_every_point_on_hidden_cases(spec, hidden_cases):
-    namespace = answer_namespace(SOURCE)
-    for seed, cases in hidden_cases.items():
-        for pid, v in verdicts(spec, namespace, cases).items():
-            assert v.status == "passed", f"seed {seed}, part {pid}: {v.messages}"
-
-
-def test_released_stubs_get_no_point(spec, hidden_cases):
-    namespace = answer_namespace(RELEASED)
-    for pid, v in verdicts(spec, namespace, hidden_cases[SEEDS[0]]).items():
-        assert v.points == 0 and v.status in ("error", "failed"), f"{pid}: {v.status} {v.messages}"
-        assert "NotImplementedError" in " ".join(v.messages)
-
-
-MUTANTS = [(part.id, name) for part in load_spec(Course.open(ROOT), ASSIGNMENT).parts for name in part.mutants]
-
-
-@pytest.mark.parametrize("part_id, mutant", MUTANTS, ids=[f"{p}:{m}" for p, m in MUTANTS])
-def test_each_mutant_loses_its_own_part_only_with_its_diagnosis(spec, hidden_cases, part_id, mutant):
-    part = spec.part(part_id)
-    namespace = answer_namespace(SOURCE)
-    namespace[part.function] = part.mutants[mutant].fn
-    for seed, cases in hidden_cases.items():
-        results = verdicts(spec, namespace, cases)
-        v = results[part_id]
-        assert v.points == 0, f"seed {seed}: mutant {mutant!r} of {part_id} was not caught: {v.messages}"
-        wanted = part.mutants[mutant].diagnosis
-        if wanted is not None:
-            assert wanted in v.diagnoses, f"seed {seed}: {mutant!r} diagnosed {v.diagnoses}, wanted {wanted}"
-        others = {pid: r.status for pid, r in results.items() if pid != part_id and r.status != "passed"}
-        assert not others, f"seed {seed}: mutant {mutant!r} of {part_id} also broke {others}"
 
 
 # -- the references follow one convention with mlp_lib (the book's and the public tests' oracle) --------
@@ -258,17 +189,21 @@ def test_classic_momentum_matches_torch_while_the_learning_rate_is_constant(spec
         np.testing.assert_allclose(state["velocity"], -0.05 * ref_v.numpy(), rtol=1e-12)
 
 
-@pytest.mark.slow
-def test_release_is_generated_from_the_source(course):
-    assert release.check(course, [ASSIGNMENT]) == []
+# -- what every assignment must prove (tests/assignment_support.py) -----------------------------------
+
+def test_solution_gets_every_point_on_hidden_cases(spec, hidden_cases, solution):
+    support.assert_solution_gets_every_point(spec, hidden_cases, solution)
+
+
+def test_released_stubs_get_no_point(spec, hidden_cases):
+    support.assert_stubs_get_no_point(spec, hidden_cases, RELEASED)
+
+
+@pytest.mark.parametrize("part_id, mutant", MUTANTS)
+def test_each_mutant_loses_its_own_part_only_with_its_diagnosis(spec, hidden_cases, solution, part_id, mutant):
+    support.assert_mutant_loses_its_part_only(spec, hidden_cases, solution, part_id, mutant)
 
 
 @pytest.mark.slow
 def test_solution_and_release_through_the_sandboxed_check(course):
-    from autograder.selfcheck import check_notebook
-
-    solved = check_notebook(course, SOURCE)
-    assert solved.score == solved.max_score == 15
-    assert not solved.cell_errors, f"public tests or the experiment failed on the solution: {solved.cell_errors}"
-    stub = check_notebook(course, RELEASED)
-    assert stub.score == 0
+    support.assert_sandboxed_check(course, SOURCE, RELEASED, points=15)

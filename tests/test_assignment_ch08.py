@@ -14,45 +14,26 @@ pipeline and the release check.
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
-from autograder import pipeline, references, release
-from autograder.course import Course
-from autograder.spec import load_spec
+from autograder import references
 from mlp_lib import regularization
 from mlp_lib.optim import SGD
 from mlp_lib.training import EarlyStopping
 
+import assignment_support as support
+
 ASSIGNMENT = "ch08_regularization"
-ROOT = Path(__file__).resolve().parents[1]
-SOURCE = ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-RELEASED = ROOT / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+SOURCE, RELEASED = support.notebook_paths(ASSIGNMENT)
 SEEDS = (20251122, 8)            # stand-ins for the instructor's secret seed
+course, spec, hidden_cases, solution = support.fixtures(ASSIGNMENT, seeds=SEEDS)
+verdicts = support.verdicts
+MUTANTS = support.mutant_ids(ASSIGNMENT)
 MANY_SEEDS = range(100, 125)     # more seeds, for the mutants only
 PART_IDS = ["l2_penalty", "l1_penalty", "elastic_net_penalty", "early_stopping", "sgd_step"]
 PENALTIES = PART_IDS[:3]
-
-
-@pytest.fixture(scope="module")
-def course():
-    return Course.open(ROOT)
-
-
-@pytest.fixture(scope="module")
-def spec(course):
-    return load_spec(course, ASSIGNMENT)
-
-
-@pytest.fixture(scope="module")
-def hidden_cases(spec):
-    """{seed: {part id: [CaseData]}} with the grader's references, computed once."""
-    return {seed: {pid: data.cases for pid, data in references.compute(spec, seed, "cpu").items()}
-            for seed in SEEDS}
 
 
 @pytest.fixture(scope="module")
@@ -61,69 +42,16 @@ def many_cases(spec):
             for seed in MANY_SEEDS}
 
 
-def answer_namespace(path: Path) -> dict:
-    """Execute a notebook's setup and answer cells (not its tests) and return the namespace."""
-    nb = json.loads(path.read_text(encoding="utf-8"))
-    namespace: dict = {}
-    for cell in nb["cells"]:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell["cell_type"] == "code" and (meta.get("solution") or meta.get("grade_id") == "setup"):
-            exec(compile("".join(cell["source"]), f"<{path.name}:{meta.get('grade_id')}>", "exec"), namespace)
-    return namespace
-
-
-@pytest.fixture(scope="module")
-def solution():
-    return answer_namespace(SOURCE)
-
-
-def verdicts(spec, namespace: dict, cases: dict, part_ids=None) -> dict:
-    plans = {p.id: p for p in spec.plans()}
-    return {pid: pipeline.judge_in_process(plans[pid], namespace, cases[pid]) for pid in (part_ids or plans)}
-
-
 def test_spec_has_the_graded_parts_of_the_chapter_in_order(spec):
     assert [p.id for p in spec.parts] == PART_IDS
     assert sum(p.points for p in spec.parts) == 10
     assert all(len(p.mutants) >= 6 for p in spec.parts), "every part needs a catalogue of typical mistakes"
 
 
-def test_solution_gets_every_point_on_hidden_cases(spec, hidden_cases, solution):
-    for seed, cases in hidden_cases.items():
-        for pid, v in verdicts(spec, solution, cases).items():
-            assert v.status == "passed", f"seed {seed}, part {pid}: {v.messages}"
-
-
 def test_solution_gets_every_point_on_many_more_seeds(spec, many_cases, solution):
     for seed, cases in many_cases.items():
         for pid, v in verdicts(spec, solution, cases).items():
             assert v.status == "passed", f"seed {seed}, part {pid}: {v.messages}"
-
-
-def test_released_stubs_get_no_point(spec, hidden_cases):
-    namespace = answer_namespace(RELEASED)
-    for pid, v in verdicts(spec, namespace, hidden_cases[SEEDS[0]]).items():
-        assert v.points == 0 and v.status in ("error", "failed"), f"{pid}: {v.status} {v.messages}"
-        assert "NotImplementedError" in " ".join(v.messages)
-
-
-MUTANTS = [(part.id, name) for part in load_spec(Course.open(ROOT), ASSIGNMENT).parts for name in part.mutants]
-
-
-@pytest.mark.parametrize("part_id, mutant", MUTANTS, ids=[f"{p}:{m}" for p, m in MUTANTS])
-def test_each_mutant_loses_its_own_part_only_with_its_diagnosis(spec, hidden_cases, solution, part_id, mutant):
-    part = spec.part(part_id)
-    namespace = dict(solution)
-    namespace[part.function] = part.mutants[mutant].fn
-    for seed, cases in hidden_cases.items():
-        results = verdicts(spec, namespace, cases)
-        v = results[part_id]
-        assert v.points == 0, f"seed {seed}: mutant {mutant!r} of {part_id} was not caught: {v.messages}"
-        wanted = part.mutants[mutant].diagnosis
-        if wanted is not None:
-            assert wanted in v.diagnoses, f"seed {seed}: {mutant!r} diagnosed {v.diagnoses}, wanted {wanted}"
-        others = {pid: r.status for pid, r in results.items() if pid != part_id and r.status != "passed"}
-        assert not others, f"seed {seed}: mutant {mutant!r} of {part_id} also broke {others}"
 
 
 def test_every_mutant_is_caught_on_many_more_seeds(spec, many_cases, solution):
@@ -269,17 +197,21 @@ def test_public_cases_are_not_the_hidden_ones(spec):
         assert any(a[k].shape != b[k].shape or not np.array_equal(a[k], b[k]) for k in a), pid
 
 
-@pytest.mark.slow
-def test_release_is_generated_from_the_source(course):
-    assert release.check(course, [ASSIGNMENT]) == []
+# -- what every assignment must prove (tests/assignment_support.py) -----------------------------------
+
+def test_solution_gets_every_point_on_hidden_cases(spec, hidden_cases, solution):
+    support.assert_solution_gets_every_point(spec, hidden_cases, solution)
+
+
+def test_released_stubs_get_no_point(spec, hidden_cases):
+    support.assert_stubs_get_no_point(spec, hidden_cases, RELEASED)
+
+
+@pytest.mark.parametrize("part_id, mutant", MUTANTS)
+def test_each_mutant_loses_its_own_part_only_with_its_diagnosis(spec, hidden_cases, solution, part_id, mutant):
+    support.assert_mutant_loses_its_part_only(spec, hidden_cases, solution, part_id, mutant)
 
 
 @pytest.mark.slow
 def test_solution_and_release_through_the_sandboxed_check(course):
-    from autograder.selfcheck import check_notebook
-
-    solved = check_notebook(course, SOURCE)
-    assert solved.score == solved.max_score == 10
-    assert not solved.cell_errors, f"public tests or the experiment failed on the solution: {solved.cell_errors}"
-    stub = check_notebook(course, RELEASED)
-    assert stub.score == 0
+    support.assert_sandboxed_check(course, SOURCE, RELEASED, points=10)

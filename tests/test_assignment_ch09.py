@@ -14,64 +14,25 @@ Slow tests run the real sandboxed pipeline and the release check.
 from __future__ import annotations
 
 import inspect
-import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from autograder import pipeline, references, release
-from autograder.course import Course
-from autograder.spec import load_spec
+from autograder import pipeline, references
 from mlp_lib import layers, regularization
 
+import assignment_support as support
+
 ASSIGNMENT = "ch09_dropout"
-ROOT = Path(__file__).resolve().parents[1]
-SOURCE = ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-RELEASED = ROOT / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+SOURCE, RELEASED = support.notebook_paths(ASSIGNMENT)
 SEEDS = (20251122, 9)            # stand-ins for the instructor's secret seed
+course, spec, hidden_cases, solution = support.fixtures(ASSIGNMENT, seeds=SEEDS)
+answer_namespace, verdicts = support.answer_namespace, support.verdicts
+MUTANTS = support.mutant_ids(ASSIGNMENT)
 PART_IDS = ["dropout_forward", "dropout_forward_rng", "dropout_backward", "max_norm", "mlp_forward",
             "mlp_forward_mean"]
 STATISTICAL = "mlp_forward_mean"
-
-
-@pytest.fixture(scope="module")
-def course():
-    return Course.open(ROOT)
-
-
-@pytest.fixture(scope="module")
-def spec(course):
-    return load_spec(course, ASSIGNMENT)
-
-
-@pytest.fixture(scope="module")
-def hidden_cases(spec):
-    """{seed: {part id: [CaseData]}} with torch references, computed once."""
-    return {seed: {pid: data.cases for pid, data in references.compute(spec, seed, "cpu").items()}
-            for seed in SEEDS}
-
-
-def answer_namespace(path: Path) -> dict:
-    """Execute a notebook's setup and answer cells (not its tests) and return the namespace."""
-    nb = json.loads(path.read_text(encoding="utf-8"))
-    namespace: dict = {}
-    for cell in nb["cells"]:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell["cell_type"] == "code" and (meta.get("solution") or meta.get("grade_id") == "setup"):
-            exec(compile("".join(cell["source"]), f"<{path.name}:{meta.get('grade_id')}>", "exec"), namespace)
-    return namespace
-
-
-@pytest.fixture(scope="module")
-def solution():
-    return answer_namespace(SOURCE)
-
-
-def verdicts(spec, namespace: dict, cases: dict, part_ids=None) -> dict:
-    plans = {p.id: p for p in spec.plans()}
-    return {pid: pipeline.judge_in_process(plans[pid], namespace, cases[pid]) for pid in (part_ids or plans)}
 
 
 def test_spec_has_the_graded_parts_of_the_chapter_in_order(spec):
@@ -80,51 +41,12 @@ def test_spec_has_the_graded_parts_of_the_chapter_in_order(spec):
     assert all(len(p.mutants) >= 4 for p in spec.parts), "every part needs a catalogue of typical mistakes"
 
 
-def test_solution_gets_every_point_on_hidden_cases(spec, hidden_cases, solution):
-    for seed, cases in hidden_cases.items():
-        for pid, v in verdicts(spec, solution, cases).items():
-            assert v.status == "passed", f"seed {seed}, part {pid}: {v.messages}"
-
-
 def test_solution_runs_the_hidden_cases_without_warnings(spec, hidden_cases, solution):
     for plan in spec.plans():
         outs = pipeline.in_process_outputs(plan, solution, [c.inputs for c in hidden_cases[SEEDS[0]][plan.id]])
         assert outs.error is None
         caught = [w for case in outs.cases for w in case.warnings]
         assert not caught, f"{plan.id}: {caught}"
-
-
-def test_released_stubs_get_no_point(spec, hidden_cases):
-    namespace = answer_namespace(RELEASED)
-    for pid, v in verdicts(spec, namespace, hidden_cases[SEEDS[0]]).items():
-        assert v.points == 0 and v.status in ("error", "failed"), f"{pid}: {v.status} {v.messages}"
-        assert "NotImplementedError" in " ".join(v.messages)
-
-
-MUTANTS = [(part.id, name) for part in load_spec(Course.open(ROOT), ASSIGNMENT).parts for name in part.mutants]
-
-
-@pytest.mark.parametrize("part_id, mutant", MUTANTS, ids=[f"{p}:{m}" for p, m in MUTANTS])
-def test_each_mutant_loses_its_own_part_only_with_its_diagnosis(spec, hidden_cases, solution, part_id, mutant):
-    part = spec.part(part_id)
-    namespace = dict(solution)
-    namespace[part.function] = part.mutants[mutant].fn
-    plans = {p.id: p for p in spec.plans()}
-    # Parts that never call the mutated function must keep their points (checked on the first seed);
-    # parts that call it (the MLP parts call dropout_forward) may lose theirs too, as in the generic
-    # test_autograder_mutants. The statistical part cannot see a function it does not call: skipped.
-    others = [pid for pid in plans if pid != part_id and part.function not in plans[pid].functions
-              and pid != STATISTICAL]
-    for i, (seed, cases) in enumerate(hidden_cases.items()):
-        with np.errstate(all="ignore"):
-            results = verdicts(spec, namespace, cases, [part_id] + (others if i == 0 else []))
-        v = results[part_id]
-        assert v.points == 0, f"seed {seed}: mutant {mutant!r} of {part_id} was not caught: {v.messages}"
-        wanted = part.mutants[mutant].diagnosis
-        if wanted is not None:
-            assert wanted in v.diagnoses, f"seed {seed}: {mutant!r} diagnosed {v.diagnoses}, wanted {wanted}"
-        broken = {pid: r.status for pid, r in results.items() if pid != part_id and r.status != "passed"}
-        assert not broken, f"seed {seed}: mutant {mutant!r} of {part_id} also broke {broken}"
 
 
 def test_the_mlp_parts_declare_that_they_call_the_students_dropout(spec):
@@ -316,17 +238,21 @@ def test_max_norm_reference_is_torch_renorm_on_the_rows_of_the_transposed_weight
     np.testing.assert_allclose(got.numpy(), [[0.6, 0.3], [0.8, 0.4], [0.0, 0.0]], rtol=1e-6)
 
 
-@pytest.mark.slow
-def test_release_is_generated_from_the_source(course):
-    assert release.check(course, [ASSIGNMENT]) == []
+# -- what every assignment must prove (tests/assignment_support.py) -----------------------------------
+
+def test_solution_gets_every_point_on_hidden_cases(spec, hidden_cases, solution):
+    support.assert_solution_gets_every_point(spec, hidden_cases, solution)
+
+
+def test_released_stubs_get_no_point(spec, hidden_cases):
+    support.assert_stubs_get_no_point(spec, hidden_cases, RELEASED)
+
+
+@pytest.mark.parametrize("part_id, mutant", MUTANTS)
+def test_each_mutant_loses_its_own_part_only_with_its_diagnosis(spec, hidden_cases, solution, part_id, mutant):
+    support.assert_mutant_loses_its_part_only(spec, hidden_cases, solution, part_id, mutant, unchecked=(STATISTICAL,), callers_may_break=True, others_on_first_seed_only=True)
 
 
 @pytest.mark.slow
 def test_solution_and_release_through_the_sandboxed_check(course):
-    from autograder.selfcheck import check_notebook
-
-    solved = check_notebook(course, SOURCE)
-    assert solved.score == solved.max_score == 10
-    assert not solved.cell_errors, f"public tests or the experiment failed on the solution: {solved.cell_errors}"
-    stub = check_notebook(course, RELEASED)
-    assert stub.score == 0
+    support.assert_sandboxed_check(course, SOURCE, RELEASED, points=10)
