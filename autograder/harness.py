@@ -66,6 +66,41 @@ class StudentFunctions:
             raise NameError(f"name {name!r} is not defined in the notebook") from None
 
 
+# -- for the ``call`` adapters of grading specs ---------------------------------------------------------
+# Cases are dicts of arrays, so a list of arrays (a network's weights, its gradients) travels as one
+# flat vector plus the shape of each array: ``rows[i]`` and ``cols[i]``, with ``cols[i] == 0`` for a
+# 1-D array. Adapters (and references, on tensors) turn it back into the list with these.
+
+def unpack_arrays(flat, rows, cols) -> list:
+    """The arrays packed in ``flat``, as views (so an in-place change by the student shows in the
+    inputs the grader checks). Works on numpy arrays and on torch tensors alike."""
+    arrays, start = [], 0
+    for r, c in zip(rows.tolist(), cols.tolist()):
+        size = r * c if c > 0 else r
+        view = flat[start:start + size]
+        arrays.append(view.reshape(r, c) if c > 0 else view)
+        start += size
+    return arrays
+
+
+def pack_arrays(arrays, like: list, name: str) -> np.ndarray:
+    """A returned list of arrays, checked against the shapes of ``like``, as one float64 vector."""
+    arrays = list(arrays)
+    if len(arrays) != len(like):
+        raise ValueError(f"{name} has {len(arrays)} arrays, expected {len(like)} (one per input array)")
+    for i, (a, ref) in enumerate(zip(arrays, like)):
+        if np.shape(a) != ref.shape:
+            raise ValueError(f"{name}[{i}] has shape {np.shape(a)}, expected {ref.shape}")
+    return np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in arrays])
+
+
+def returned_pair(returned, function: str, what: str) -> tuple:
+    """``returned`` as a pair, or a clear error naming what ``function`` should return."""
+    if not isinstance(returned, (tuple, list)) or len(returned) != 2:
+        raise TypeError(f"{function} must return a pair {what}")
+    return returned[0], returned[1]
+
+
 def make_caller(part: dict, namespace) -> tuple:
     """(callable taking the case's inputs as keywords, {function name: module it comes from})."""
     student = StudentFunctions(namespace)

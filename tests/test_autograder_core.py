@@ -468,3 +468,22 @@ def test_a_sandbox_that_cannot_start_is_a_grader_side_error(spec, plans, hidden,
     ids = list(plans)
     with pytest.raises(sandbox.SandboxError, match="no student code ran"):
         sandbox.run_notebook(cells, [plans[i] for i in ids], {i: hidden[i].inputs for i in ids}, Limits())
+
+
+def test_a_list_of_arrays_travels_as_one_flat_vector_and_comes_back_checked():
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal((3, 2)), rng.standard_normal(4), rng.standard_normal((1, 5))]
+    flat = np.concatenate([a.ravel() for a in arrays])
+    rows, cols = np.array([3, 4, 1]), np.array([2, 0, 5])
+    views = harness.unpack_arrays(flat, rows, cols)
+    assert [v.shape for v in views] == [(3, 2), (4,), (1, 5)]
+    assert all(np.array_equal(v, a) for v, a in zip(views, arrays))
+    views[1][0] = 99.0                                   # a view: an in-place change shows in the input
+    assert flat[6] == 99.0
+    np.testing.assert_array_equal(harness.pack_arrays(views, views, "grads"), flat)
+    with pytest.raises(ValueError, match=r"grads\[2\] has shape \(5,\), expected \(1, 5\)"):
+        harness.pack_arrays([views[0], views[1], views[2].ravel()], views, "grads")
+    with pytest.raises(ValueError, match="grads has 2 arrays, expected 3"):
+        harness.pack_arrays(views[:2], views, "grads")
+    with pytest.raises(TypeError, match=r"l2_penalty must return a pair \(value, grads\)"):
+        harness.returned_pair(1.0, "l2_penalty", "(value, grads)")

@@ -35,6 +35,7 @@ import math
 import numpy as np
 import torch
 
+from autograder.harness import unpack_arrays
 from autograder.spec import Mutant, Part
 
 PUBLIC_SEED = 20100513           # AISTATS 2010, where Glorot & Bengio's paper appeared
@@ -256,23 +257,10 @@ def norms_cases(rng):
             _layout_case(rng, [("W", "b", "g"), ("W", "b"), ("W", "b"), ("W", "b"), ("W",)])]
 
 
-def _arrays_from_layout(flat, rows, cols):
-    arrays, start = [], 0
-    for r, c in zip(rows.tolist(), cols.tolist()):
-        size = r * c if c > 0 else r
-        view = flat[start:start + size]
-        arrays.append(view.reshape(r, c) if c > 0 else view)
-        start += size
-    return arrays
-
-
 def norms_call(student, flat, rows, cols, layer):
-    arrays, start = [], 0
-    for r, c in zip(rows.tolist(), cols.tolist()):
-        size = r * c if c > 0 else r
-        view = flat[start:start + size]          # views: an in-place change shows in the inputs
-        arrays.append(view.reshape(r, c) if c > 0 else view)
-        start += size
+    from autograder.harness import unpack_arrays
+
+    arrays = unpack_arrays(flat, rows, cols)
     layers = [[] for _ in range(int(layer.max()) + 1)]
     for arr, l in zip(arrays, layer.tolist()):
         layers[l].append(arr)
@@ -280,7 +268,7 @@ def norms_call(student, flat, rows, cols, layer):
 
 
 def norms_reference(flat, rows, cols, layer):
-    arrays = _arrays_from_layout(flat, rows, cols)
+    arrays = unpack_arrays(flat, rows, cols)
     n_layers = int(layer.max()) + 1
     return torch.stack([torch.linalg.vector_norm(torch.cat([a.flatten() for a, l in zip(arrays, layer.tolist())
                                                             if l == i]))
@@ -425,29 +413,17 @@ def clip_cases(rng):
 
 
 def clip_call(student, flat, rows, cols, max_norm):
-    grads, start = [], 0
-    for r, c in zip(rows.tolist(), cols.tolist()):
-        size = r * c if c > 0 else r
-        view = flat[start:start + size]          # views: an in-place change shows in the inputs
-        grads.append(view.reshape(r, c) if c > 0 else view)
-        start += size
-    returned = student.clip_grad_norm(grads, float(max_norm))
-    if not isinstance(returned, (tuple, list)) or len(returned) != 2:
-        raise TypeError("clip_grad_norm must return a pair (clipped, total_norm)")
-    clipped, total_norm = returned
-    clipped = list(clipped)
-    if len(clipped) != len(grads):
-        raise ValueError(f"clipped has {len(clipped)} arrays, expected one per gradient ({len(grads)})")
-    for i, (c, g) in enumerate(zip(clipped, grads)):
-        if np.shape(c) != g.shape:
-            raise ValueError(f"clipped[{i}] has shape {np.shape(c)}, expected the shape of grads[{i}] {g.shape}")
-    flat_clipped = np.concatenate([np.asarray(c, dtype=np.float64).ravel() for c in clipped])
-    return flat_clipped, total_norm
+    from autograder.harness import pack_arrays, returned_pair, unpack_arrays
+
+    grads = unpack_arrays(flat, rows, cols)
+    clipped, total_norm = returned_pair(student.clip_grad_norm(grads, float(max_norm)), "clip_grad_norm",
+                                        "(clipped, total_norm)")
+    return pack_arrays(clipped, grads, "clipped"), total_norm
 
 
 def clip_reference(flat, rows, cols, max_norm):
     params = []
-    for g in _arrays_from_layout(flat, rows, cols):
+    for g in unpack_arrays(flat, rows, cols):
         p = torch.zeros(g.shape, dtype=torch.float64, device=g.device, requires_grad=True)
         p.grad = g.clone()
         params.append(p)

@@ -40,6 +40,7 @@ of its own part, and only those, with the diagnosis it names, on several seeds.
 import numpy as np
 import torch
 
+from autograder.harness import unpack_arrays
 from autograder.spec import Mutant, Part
 
 PUBLIC_SEED = 1992               # the year of Krogh & Hertz's weight-decay paper
@@ -58,16 +59,6 @@ def _layout(rng, specs):
         cols.append(shape[1] if len(shape) == 2 else 0)
         parts.append(values)
     return (np.concatenate(parts), np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64))
-
-
-def _arrays_from_layout(flat, rows, cols):
-    arrays, start = [], 0
-    for r, c in zip(rows.tolist(), cols.tolist()):
-        size = r * c if c > 0 else r
-        view = flat[start:start + size]
-        arrays.append(view.reshape(r, c) if c > 0 else view)
-        start += size
-    return arrays
 
 
 def _weight_specs(rng):
@@ -94,7 +85,7 @@ def penalty_cases(rng):
 
 
 def _leaves(flat, rows, cols):
-    return [a.clone().requires_grad_(True) for a in _arrays_from_layout(flat, rows, cols)]
+    return [a.clone().requires_grad_(True) for a in unpack_arrays(flat, rows, cols)]
 
 
 def _value_and_grads(value, leaves):
@@ -104,23 +95,11 @@ def _value_and_grads(value, leaves):
 
 # -- l2_penalty ---------------------------------------------------------------------------------------
 def l2_call(student, flat, rows, cols, lam):
-    weights, start = [], 0
-    for r, c in zip(rows.tolist(), cols.tolist()):
-        size = r * c if c > 0 else r
-        view = flat[start:start + size]          # views: an in-place change shows in the inputs
-        weights.append(view.reshape(r, c) if c > 0 else view)
-        start += size
-    returned = student.l2_penalty(weights, float(lam))
-    if not isinstance(returned, (tuple, list)) or len(returned) != 2:
-        raise TypeError("l2_penalty must return a pair (value, grads)")
-    value, grads = returned
-    grads = list(grads)
-    if len(grads) != len(weights):
-        raise ValueError(f"grads has {len(grads)} arrays, expected one per weight array ({len(weights)})")
-    for i, (g, w) in enumerate(zip(grads, weights)):
-        if np.shape(g) != w.shape:
-            raise ValueError(f"grads[{i}] has shape {np.shape(g)}, expected the shape of weights[{i}] {w.shape}")
-    return value, np.concatenate([np.asarray(g, dtype=np.float64).ravel() for g in grads])
+    from autograder.harness import pack_arrays, returned_pair, unpack_arrays
+
+    weights = unpack_arrays(flat, rows, cols)
+    value, grads = returned_pair(student.l2_penalty(weights, float(lam)), "l2_penalty", "(value, grads)")
+    return value, pack_arrays(grads, weights, "grads")
 
 
 def l2_reference(flat, rows, cols, lam):
@@ -162,23 +141,11 @@ def _l2_in_place(weights, lam):
 
 # -- l1_penalty ---------------------------------------------------------------------------------------
 def l1_call(student, flat, rows, cols, lam):
-    weights, start = [], 0
-    for r, c in zip(rows.tolist(), cols.tolist()):
-        size = r * c if c > 0 else r
-        view = flat[start:start + size]
-        weights.append(view.reshape(r, c) if c > 0 else view)
-        start += size
-    returned = student.l1_penalty(weights, float(lam))
-    if not isinstance(returned, (tuple, list)) or len(returned) != 2:
-        raise TypeError("l1_penalty must return a pair (value, grads)")
-    value, grads = returned
-    grads = list(grads)
-    if len(grads) != len(weights):
-        raise ValueError(f"grads has {len(grads)} arrays, expected one per weight array ({len(weights)})")
-    for i, (g, w) in enumerate(zip(grads, weights)):
-        if np.shape(g) != w.shape:
-            raise ValueError(f"grads[{i}] has shape {np.shape(g)}, expected the shape of weights[{i}] {w.shape}")
-    return value, np.concatenate([np.asarray(g, dtype=np.float64).ravel() for g in grads])
+    from autograder.harness import pack_arrays, returned_pair, unpack_arrays
+
+    weights = unpack_arrays(flat, rows, cols)
+    value, grads = returned_pair(student.l1_penalty(weights, float(lam)), "l1_penalty", "(value, grads)")
+    return value, pack_arrays(grads, weights, "grads")
 
 
 def l1_reference(flat, rows, cols, lam):
@@ -235,23 +202,11 @@ def elastic_net_cases(rng):
 
 
 def elastic_net_call(student, flat, rows, cols, lam, l1_ratio):
-    weights, start = [], 0
-    for r, c in zip(rows.tolist(), cols.tolist()):
-        size = r * c if c > 0 else r
-        view = flat[start:start + size]
-        weights.append(view.reshape(r, c) if c > 0 else view)
-        start += size
-    returned = student.elastic_net_penalty(weights, float(lam), float(l1_ratio))
-    if not isinstance(returned, (tuple, list)) or len(returned) != 2:
-        raise TypeError("elastic_net_penalty must return a pair (value, grads)")
-    value, grads = returned
-    grads = list(grads)
-    if len(grads) != len(weights):
-        raise ValueError(f"grads has {len(grads)} arrays, expected one per weight array ({len(weights)})")
-    for i, (g, w) in enumerate(zip(grads, weights)):
-        if np.shape(g) != w.shape:
-            raise ValueError(f"grads[{i}] has shape {np.shape(g)}, expected the shape of weights[{i}] {w.shape}")
-    return value, np.concatenate([np.asarray(g, dtype=np.float64).ravel() for g in grads])
+    from autograder.harness import pack_arrays, returned_pair, unpack_arrays
+
+    weights = unpack_arrays(flat, rows, cols)
+    value, grads = returned_pair(student.elastic_net_penalty(weights, float(lam), float(l1_ratio)), "elastic_net_penalty", "(value, grads)")
+    return value, pack_arrays(grads, weights, "grads")
 
 
 def elastic_net_reference(flat, rows, cols, lam, l1_ratio):
@@ -467,37 +422,24 @@ def sgd_cases(rng):
 
 
 def sgd_call(student, flat, rows, cols, grad_seq, lr, momentum, weight_decay):
-    def split(vector):
-        arrays, start = [], 0
-        for r, c in zip(rows.tolist(), cols.tolist()):
-            size = r * c if c > 0 else r
-            view = vector[start:start + size]          # views: an in-place change shows in the inputs
-            arrays.append(view.reshape(r, c) if c > 0 else view)
-            start += size
-        return arrays
+    from autograder.harness import pack_arrays, returned_pair, unpack_arrays
 
-    params = split(flat)
+    params = unpack_arrays(flat, rows, cols)
     velocities = [np.zeros_like(p) for p in params]
     trajectory = []
     for k in range(grad_seq.shape[0]):
-        returned = student.sgd_step(params, split(grad_seq[k]), velocities, lr=float(lr), momentum=float(momentum),
-                                    weight_decay=float(weight_decay))
-        if not isinstance(returned, (tuple, list)) or len(returned) != 2:
-            raise TypeError("sgd_step must return a pair (new_params, new_velocities)")
-        new_params, new_velocities = list(returned[0]), list(returned[1])
-        for name, arrays in (("new_params", new_params), ("new_velocities", new_velocities)):
-            if len(arrays) != len(params):
-                raise ValueError(f"{name} has {len(arrays)} arrays, expected one per parameter ({len(params)})")
-            for i, (a, p) in enumerate(zip(arrays, params)):
-                if np.shape(a) != p.shape:
-                    raise ValueError(f"{name}[{i}] has shape {np.shape(a)}, expected {p.shape}")
-        params, velocities = new_params, new_velocities
-        trajectory.append(np.concatenate([np.asarray(p, dtype=np.float64).ravel() for p in params]))
+        new_params, new_velocities = returned_pair(
+            student.sgd_step(params, unpack_arrays(grad_seq[k], rows, cols), velocities, lr=float(lr),
+                             momentum=float(momentum), weight_decay=float(weight_decay)),
+            "sgd_step", "(new_params, new_velocities)")
+        trajectory.append(pack_arrays(new_params, params, "new_params"))
+        pack_arrays(new_velocities, params, "new_velocities")           # checks the shapes
+        params, velocities = list(new_params), list(new_velocities)
     return np.stack(trajectory)
 
 
 def sgd_reference(flat, rows, cols, grad_seq, lr, momentum, weight_decay):
-    leaves = [a.clone().requires_grad_(True) for a in _arrays_from_layout(flat, rows, cols)]
+    leaves = [a.clone().requires_grad_(True) for a in unpack_arrays(flat, rows, cols)]
     weights = [t for t in leaves if t.ndim >= 2]
     biases = [t for t in leaves if t.ndim < 2]
     groups = [{"params": weights, "weight_decay": float(weight_decay)}]
@@ -506,7 +448,7 @@ def sgd_reference(flat, rows, cols, grad_seq, lr, momentum, weight_decay):
     opt = torch.optim.SGD(groups, lr=float(lr), momentum=float(momentum))
     trajectory = []
     for k in range(grad_seq.shape[0]):
-        for t, g in zip(leaves, _arrays_from_layout(grad_seq[k], rows, cols)):
+        for t, g in zip(leaves, unpack_arrays(grad_seq[k], rows, cols)):
             t.grad = g.clone()
         opt.step()
         trajectory.append(torch.cat([t.detach().flatten() for t in leaves]))
