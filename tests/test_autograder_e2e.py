@@ -22,7 +22,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures"))
 
 import agtools  # noqa: E402
-from agtools import ASSIGNMENT, POINTS, WRONG, blank, filled, submit, with_cell  # noqa: E402
+from agtools import ASSIGNMENT, POINTS, filled, submit, with_cell  # noqa: E402
 from autograder import gradebook, references, results, sandbox  # noqa: E402
 from autograder.cli import main  # noqa: E402
 from autograder.course import Course  # noqa: E402
@@ -30,8 +30,7 @@ from autograder.spec import load_spec  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("autograder-e2e")]
 
-LIMITS = {"cell_timeout": 8.0, "notebook_timeout": 40.0, "interrupt_grace": 1.0, "memory_mb": 2048,
-          "nproc": 32, "file_size_mb": 32, "output_kb": 64}
+LIMITS = agtools.FAST_LIMITS
 FULL = sum(POINTS.values())
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="the hostile suite needs root (uid isolation)")
 
@@ -62,11 +61,7 @@ def read_csv(path):
 @pytest.fixture(scope="module")
 def graded_class(world_readable_tmp):
     course = agtools.make_course(world_readable_tmp / "class", limits=LIMITS)
-    submit(course, "good", filled())
-    submit(course, "partial", filled(WRONG))
-    submit(course, "blank", blank())
-    course.submission_dir("empty", ASSIGNMENT).mkdir(parents=True)
-    submit(course, "wrong_name", filled(), name="scratch")
+    agtools.normal_class(course)
     assert cli(course, "references", "--device", "cpu") == 0
     assert cli(course, "grade", "--workers", "2", "--no-progress") == 0
     return course

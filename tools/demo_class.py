@@ -29,11 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
 
 import agtools  # noqa: E402
-from agtools import ASSIGNMENT, FULL, POINTS, WRONG, blank, filled, submit  # noqa: E402
+from agtools import ASSIGNMENT, FULL, submit  # noqa: E402
 
-# Short budgets so the looping students cost seconds, not minutes.
-LIMITS = {"cell_timeout": 8.0, "notebook_timeout": 40.0, "interrupt_grace": 1.0, "memory_mb": 2048,
-          "nproc": 32, "file_size_mb": 32, "output_kb": 64}
 MARKER = ".demo-class"
 
 
@@ -43,23 +40,12 @@ def build_class(dest: Path) -> dict:
         if not (dest / MARKER).exists():
             raise SystemExit(f"error: {dest} exists and was not made by this tool; choose another --dir")
         shutil.rmtree(dest)
-    course = agtools.make_course(dest, limits=LIMITS)
+    course = agtools.make_course(dest, limits=agtools.FAST_LIMITS)
     (dest / MARKER).write_text("made by python -m tools.demo_class; safe to delete\n")
     (course.release_dir / ASSIGNMENT / "data").mkdir(exist_ok=True)
     (course.release_dir / ASSIGNMENT / "data" / "hint.txt").write_text("a data file of the release")
 
-    expected = {
-        "good": (FULL, "graded"),
-        "partial": (FULL - POINTS["relu_forward"] - POINTS["softmax"], "graded"),
-        "blank": (0.0, "graded"),
-        "empty": (0.0, "missing"),
-        "wrong_name": (0.0, "missing"),
-    }
-    submit(course, "good", filled())
-    submit(course, "partial", filled(WRONG))
-    submit(course, "blank", blank())
-    course.submission_dir("empty", ASSIGNMENT).mkdir(parents=True)
-    submit(course, "wrong_name", filled(), name="scratch")
+    expected = agtools.normal_class(course)
     for student, (nb, score, status) in agtools.hostile_submissions(course, as_root=os.geteuid() == 0).items():
         submit(course, student, nb)
         expected[student] = (score, status)

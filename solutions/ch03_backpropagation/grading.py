@@ -190,28 +190,28 @@ def _ce_naive(logits, y):
     return loss, d / n
 
 
-def _ce_grad_no_mean(logits, y):
+def _ce_terms(logits, y):
+    """The per-example log-probabilities of the labels and the un-averaged gradient p - onehot(y)."""
     n = logits.shape[0]
     logp = _log_softmax(logits)
     d = np.exp(logp)
     d[np.arange(n), y] -= 1.0
-    return -np.mean(logp[np.arange(n), y]), d
+    return logp[np.arange(n), y], d
+
+
+def _ce_grad_no_mean(logits, y):
+    logp_y, d = _ce_terms(logits, y)
+    return -np.mean(logp_y), d
 
 
 def _ce_sum(logits, y):
-    n = logits.shape[0]
-    logp = _log_softmax(logits)
-    d = np.exp(logp)
-    d[np.arange(n), y] -= 1.0
-    return -np.sum(logp[np.arange(n), y]), d
+    logp_y, d = _ce_terms(logits, y)
+    return -np.sum(logp_y), d
 
 
 def _ce_sign(logits, y):
-    n = logits.shape[0]
-    logp = _log_softmax(logits)
-    d = np.exp(logp)
-    d[np.arange(n), y] -= 1.0
-    return -np.mean(logp[np.arange(n), y]), -d / n
+    logp_y, d = _ce_terms(logits, y)
+    return -np.mean(logp_y), -d / logits.shape[0]
 
 
 def _ce_in_place(logits, y):
