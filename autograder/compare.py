@@ -167,13 +167,16 @@ def check_output(name: str, case: CaseData, out: CaseOutput, *, rtol: float, ato
         return f"{name}: not a numeric array", None
     want_kind = "f" if expected.dtype.kind == "f" else ("iu" if expected.dtype.kind in "iu" else expected.dtype.kind)
     if got.dtype.kind not in want_kind:
-        kind = {"f": "a float", "iu": "an integer", "b": "a boolean"}.get(want_kind, want_kind)
+        kind = {"f": "a float", "iu": "an integer", "b": "a boolean", "U": "a string"}.get(want_kind, want_kind)
         return f"{name}: dtype {got.dtype}, expected {kind} array", None
     if got.shape != expected.shape:
         diag = diagnose_shape(expected, got, case, name)
         return f"{name}: expected shape {_shape(expected.shape)}, got {_shape(got.shape)}", diag
     if close(expected, got, rtol=rtol, atol=atol):
         return None, None
+    if expected.dtype.kind == "U":
+        shown = repr(got.item())[:60] if got.size == 1 else f"{int((got != expected).sum())} wrong entries"
+        return f"{name}: not the right answer ({shown})", None
     abs_err, rel_err = max_errors(expected, got)
     diag = diagnose_values(expected, got, case, name)
     return (f"{name}: wrong values (shape {_shape(got.shape)}, max abs error {abs_err:.2e}, "

@@ -156,8 +156,8 @@ def _graded_values(returned, outputs: list) -> dict:
             arr = np.asarray(value)
         except BaseException as exc:   # noqa: BLE001
             raise TypeError(f"output {name} could not be converted to an array ({type(exc).__name__})") from None
-        if type(arr) is not np.ndarray or arr.dtype.kind not in "biuf":
-            raise TypeError(f"output {name} must be a numeric array, got {type(value).__name__}"
+        if type(arr) is not np.ndarray or arr.dtype.kind not in "biufU":
+            raise TypeError(f"output {name} must be a numeric array or a string, got {type(value).__name__}"
                             f" (dtype {getattr(arr, 'dtype', '?')})")
         graded[name] = np.array(arr, copy=True, order="C")
     return graded

@@ -594,8 +594,8 @@ def read_npy(dir_fd: int, name: str, ident, max_bytes: int):
                 shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
             else:
                 return None, "unknown .npy version"
-            if dtype.hasobject or dtype.kind not in "biuf" or dtype.fields is not None:
-                return None, f"dtype {dtype} is not a plain numeric dtype"
+            if dtype.hasobject or dtype.kind not in "biufU" or dtype.fields is not None:
+                return None, f"dtype {dtype} is not a plain numeric or string dtype"
             if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize > max_bytes:
                 return None, "too large"
             fh.seek(0)

@@ -31,12 +31,16 @@ IGNORED_OUTPUT = "_"
 class Mutant:
     """A typical wrong implementation of a part's function (same signature as the graded function).
 
-    ``diagnosis`` is the code of :data:`autograder.compare.DIAGNOSES` the grader should name
-    for it, or None when the mutant only has to lose its part's points.
+    ``feedback`` is what a student who made this mistake is told, in the student's language: the
+    mistake and where to look. ``book`` is the label of the book section that explains the right
+    way (``ch03-local-gradients``). ``diagnosis`` is the code of
+    :data:`autograder.compare.DIAGNOSES` the generic diagnosis should name for it, or None.
     """
 
     fn: Callable
     diagnosis: str | None = None
+    feedback: str = ""
+    book: str | None = None
 
     def __post_init__(self):
         if not callable(self.fn):
