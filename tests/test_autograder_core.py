@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures"))
 
 import agtools  # noqa: E402
 from autograder import compare, harness, notebooks, pipeline, references, sandbox, static_checks  # noqa: E402
+from autograder.compare import CaseData, CaseOutput, check_output  # noqa: E402
 from autograder.compare import CaseData, CaseOutput  # noqa: E402
 from autograder.course import Course  # noqa: E402
 from autograder.spec import Mutant, Part, SpecError, load_spec  # noqa: E402
@@ -201,9 +202,17 @@ class LyingArray:
 
 
 def test_harness_refuses_objects_that_are_not_numeric_arrays():
-    for value in (AlwaysEqual(), LyingArray(), "text", [AlwaysEqual()]):
+    for value in (AlwaysEqual(), LyingArray(), [AlwaysEqual()]):
         outputs, error, _ = harness.call_case(lambda x: value, {"x": np.ones(2)}, ["out"])
         assert outputs == {} and "must be a numeric array" in error
+
+
+def test_a_string_where_a_number_is_expected_is_judged_wrong_by_its_dtype():
+    outputs, error, _ = harness.call_case(lambda x: "text", {"x": np.ones(2)}, ["out"])
+    assert error is None and outputs["out"].dtype.kind == "U"
+    case = CaseData(inputs={"x": np.ones(2)}, expected={"out": np.ones(2)})
+    message, _ = check_output("out", case, CaseOutput(outputs=outputs), rtol=1e-7, atol=0.0)
+    assert message == "out: dtype <U4, expected a float array"
 
 
 def test_harness_reports_exceptions_and_wrong_tuples_as_messages():
