@@ -1,10 +1,14 @@
-"""``python -m autograder``: release, references, check, grade, feedback, export (``--help`` on each)."""
+"""``python -m autograder``: release, references, round, check, grade, feedback, export, cluster (``--help`` on each)."""
 from __future__ import annotations
 
 import argparse
 import os
 import sys
 
+from pathlib import Path
+
+from .batch import GradingRefused
+from .cluster import ClusterError
 from .course import Course
 from .spec import SpecError
 
@@ -42,6 +46,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=("cpu", "cuda", "auto"), default=None,
                    help="torch device for the references (default: autograder.toml's, else auto)")
 
+    p = sub.add_parser("round", parents=[common], help="show or start a grading round (hidden cases change)",
+                       description="A grading round is an explicit instructor action (a new deadline, a "
+                                   "resubmission window): hidden cases are drawn from the secret and the round, so "
+                                   "they change with every round and stay the same within one.")
+    p.add_argument("action", choices=("show", "new"), help="show the rounds, or start a new one")
+    p.add_argument("--name", default="", help="what the new round is for (e.g. 'resubmission')")
+
+    p = sub.add_parser("cluster", parents=[common], help="certificates for a secure Dask cluster",
+                       description="Write a private CA and TLS certificates for the scheduler, the workers and "
+                                   "the grader (client) into WORK/private/tls (or --out).")
+    p.add_argument("action", choices=("certs",))
+    p.add_argument("--out", metavar="DIR", default=None, help="folder for the certificates")
+    p.add_argument("--host", action="append", default=None,
+                   help="a host name or IP the scheduler and workers are reached at (repeatable; "
+                        "default: localhost and 127.0.0.1)")
+
     p = sub.add_parser("check", parents=[common], help="self-check a notebook on public cases",
                        description="Run a notebook through the grading pipeline on PUBLIC cases; prints "
                                    "per-part results. Exit status 0 when every part passes.")
@@ -49,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
                                     "from the notebook's graded cells)")
     p.add_argument("--assignment", help="assignment name, when the notebook's cells cannot tell")
     p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu")
+    p.add_argument("--no-public-tests", action="store_true",
+                   help="only record the answers (skip running the whole notebook for its public tests)")
 
     p = sub.add_parser("grade", parents=[common], help="autograde submissions",
                        description="Autograde submitted/<student>/<assignment>/ into autograded/ and the "
@@ -57,7 +79,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--student", action="append", help="only this student (repeatable)")
     p.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per core)")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
-                   help="run the jobs on this Dask distributed scheduler instead of local workers")
+                   help="run the jobs on this Dask distributed scheduler (tls://HOST:PORT) instead of local workers")
+    p.add_argument("--regrade", action="store_true",
+                   help="grade every submission, even those unchanged since their last result")
+    p.add_argument("--allow-unsealed", action="store_true",
+                   help="grade even where the students' code cannot be sealed (no root, no namespaces or "
+                        "cgroups): only for notebooks you trust")
+    p.add_argument("--allow-insecure-cluster", action="store_true",
+                   help="accept a tcp:// scheduler (no TLS): only on a network no student can reach")
+    p.add_argument("--no-worker-timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="give up when the cluster has had no worker for this long (default 60)")
     p.add_argument("--device", choices=("cpu", "cuda", "auto"), default=None,
                    help="device for references computed on the fly (default: autograder.toml's, else auto)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -85,7 +116,7 @@ def main(argv=None) -> int:
         if not course.source_dir.is_dir():
             raise UsageError(f"{course.root} is not a course: it has no {course.source_dir.name}/ folder "
                              "(pass --course DIR or set AUTOGRADER_COURSE)")
-        private = args.command in ("grade", "references", "feedback", "export")
+        private = args.command in ("grade", "references", "feedback", "export", "round", "cluster")
         # results, references, gradebook: readable by the grader's user only
         old_umask = os.umask(0o077) if private else None
         try:
@@ -93,9 +124,12 @@ def main(argv=None) -> int:
         finally:
             if old_umask is not None:
                 os.umask(old_umask)
-    except (UsageError, SpecError, FileNotFoundError) as exc:
+    except (UsageError, SpecError, FileNotFoundError, GradingRefused, ClusterError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 def _run(course: Course, args) -> int:
@@ -108,19 +142,41 @@ def _run(course: Course, args) -> int:
         from .selfcheck import check_notebook, report
 
         result = check_notebook(course, args.notebook, assignment=args.assignment, device=args.device,
-                                error=UsageError)
+                                error=UsageError, public_tests=not args.no_public_tests)
         print(report(result))
         return 0 if all(v.status == "passed" for v in result.parts.values()) else 1
     if command == "grade":
-        from .batch import grade
+        from .batch import grade, summary
 
         rep = grade(course, assignments=args.assignment, students=args.student, workers=args.workers,
-                    scheduler=args.scheduler, device=args.device, progress=not args.no_progress)
+                    scheduler=args.scheduler, device=args.device, progress=not args.no_progress,
+                    regrade=args.regrade, allow_unsealed=args.allow_unsealed,
+                    allow_insecure_cluster=args.allow_insecure_cluster, no_worker_timeout=args.no_worker_timeout)
         for res in rep.graded:
-            print(f"{res.student:20s} {res.assignment:24s} {res.score:6g}/{res.max_score:g}  {res.status}")
-        for student, assignment, message in rep.errors:
-            print(f"ERROR {student} {assignment}: {message}", file=sys.stderr)
-        return 0 if rep.ok else 2
+            score = "pending" if res.status.pending else f"{res.score:g}/{res.max_score:g}"
+            print(f"{res.student:20s} {res.assignment:32s} {score:>10s}  {res.status}")
+        for line in summary(rep):
+            print(line, file=sys.stderr if rep.errors or rep.interrupted else sys.stdout)
+        return 130 if rep.interrupted else (0 if rep.ok else 2)
+    if command == "round":
+        from . import rounds
+
+        if args.action == "new":
+            entry = rounds.start_new(course, args.name)
+            print(f"grading round {entry['id']} started: hidden cases are new from now on "
+                  "(run `references` to store them)")
+        for entry in rounds.history(course):
+            mark = "*" if entry["id"] == rounds.current(course) else " "
+            print(f"{mark} round {entry['id']}  {entry['started'] or '(course start)'}  {entry['name']}")
+        return 0
+    if command == "cluster":
+        from .cluster import make_certificates
+
+        out = Path(args.out) if args.out else course.tls_dir
+        written = make_certificates(out, hosts=tuple(args.host or ("localhost", "127.0.0.1")))
+        print(f"wrote {len(written)} files to {out}: ca.pem, and scheduler/worker/client .pem + -key.pem "
+              "(keep the keys private; see autograder/README.md for the dask commands)")
+        return 0
     if command == "feedback":
         from .feedback import write_all
 
@@ -162,16 +218,16 @@ def _release(course: Course, args) -> int:
 
 
 def _references(course: Course, args) -> int:
-    from . import references
+    from . import references, rounds
     from .spec import load_spec
 
     for name in args.assignment or course.assignments():
         spec = load_spec(course, name)
         device = references.resolve_device(args.device or course.device)
-        seed = course.secret()
+        seed = rounds.hidden_seed(course)
         data = references.compute(spec, seed, device)
-        references.store(course, spec, data, seed=seed, device=device)
+        references.store(course, spec, data, seed=seed, device=device, round_id=rounds.current(course))
         cases = sum(len(d.cases) for d in data.values())
-        print(f"{name}: {len(data)} parts, {cases} hidden cases, references on {device} -> "
+        print(f"{name}: {len(data)} parts, {cases} hidden cases of round {rounds.current(course)}, references on {device} -> "
               f"{course.references_dir / (name + '.npz')}")
     return 0

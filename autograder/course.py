@@ -53,6 +53,8 @@ class Course:
     db_url: str
     device: str = "auto"
     limits: Limits = field(default_factory=Limits)
+    tls: str = ""                       # folder of the cluster's certificates (default WORK/private/tls)
+    book_url: str = "../../book/"       # where feedback links to the book's sections
 
     @classmethod
     def open(cls, root: str | os.PathLike | None = None, *, work: str | os.PathLike | None = None,
@@ -65,7 +67,10 @@ class Course:
                   or f"sqlite:///{work / 'gradebook.db'}?timeout=30")
         limits = _limits_from_config(config.get("limits", {}))
         device = grading.get("device", "auto")
-        return cls(root=root, work=work, db_url=db_url, device=device, limits=limits)
+        cluster = config.get("cluster", {})
+        tls = str((root / cluster["tls"]).resolve()) if cluster.get("tls") else ""
+        return cls(root=root, work=work, db_url=db_url, device=device, limits=limits, tls=tls,
+                   book_url=grading.get("book_url", "../../book/"))
 
     def with_limits(self, **changes) -> "Course":
         return replace(self, limits=replace(self.limits, **changes))
@@ -99,6 +104,10 @@ class Course:
     def references_dir(self) -> Path:
         return self.private_dir / "references"
 
+    @property
+    def tls_dir(self) -> Path:
+        return Path(self.tls) if self.tls else self.private_dir / "tls"
+
     # -- assignments and students -------------------------------------
     def assignments(self) -> list[str]:
         """Assignments = folders of solutions/ holding at least one notebook (sorted)."""
@@ -115,17 +124,16 @@ class Course:
 
     def students(self) -> list[str]:
         """Every student with a folder in submitted/ (even an empty one) or an earlier result."""
-        names: set[str] = set()
-        for base in (self.submitted_dir, self.autograded_dir):
-            if base.is_dir():
-                names.update(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
-        return sorted(names)
+        return sorted(set(_student_folders(self.submitted_dir)) | set(_student_folders(self.autograded_dir)))
 
     def submitted_students(self) -> list[str]:
         """Students with a folder in submitted/ (the ones ``grade`` grades by default)."""
-        if not self.submitted_dir.is_dir():
-            return []
-        return sorted(p.name for p in self.submitted_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+        return sorted(_student_folders(self.submitted_dir))
+
+    def cluster_certificates(self) -> tuple[Path, Path, Path]:
+        """(CA, client certificate, client key) for a TLS Dask cluster."""
+        folder = self.tls_dir
+        return folder / "ca.pem", folder / "client.pem", folder / "client-key.pem"
 
     def submission_dir(self, student: str, assignment: str) -> Path:
         return self.submitted_dir / student / assignment
@@ -148,6 +156,16 @@ class Course:
         return hashlib.sha256(str(self.secret()).encode()).hexdigest()[:16]
 
 
+NOT_STUDENTS = (".ipynb_checkpoints", "__pycache__", ".DS_Store")
+
+
+def _student_folders(base: Path) -> list[str]:
+    """Every folder of ``base`` is a student — a dot-named one too — except tools' own folders."""
+    if not base.is_dir():
+        return []
+    return [p.name for p in base.iterdir() if p.is_dir() and p.name not in NOT_STUDENTS]
+
+
 def _as_seed(text: str) -> int:
     text = text.strip()
     try:
@@ -161,12 +179,16 @@ def _read_config(path: Path) -> dict:
         return {}
     with open(path, "rb") as fh:
         config = tomllib.load(fh)
-    unknown = set(config) - {"grading", "limits"}
+    unknown = set(config) - {"grading", "limits", "cluster"}
     if unknown:
-        raise ValueError(f"{path}: unknown sections {sorted(unknown)} (expected [grading], [limits])")
-    unknown = set(config.get("grading", {})) - {"db_url", "device", "work"}
+        raise ValueError(f"{path}: unknown sections {sorted(unknown)} (expected [grading], [limits], [cluster])")
+    unknown = set(config.get("grading", {})) - {"db_url", "device", "work", "book_url"}
     if unknown:
-        raise ValueError(f"{path}: unknown [grading] keys {sorted(unknown)} (expected db_url, device, work)")
+        raise ValueError(f"{path}: unknown [grading] keys {sorted(unknown)} (expected db_url, device, work, "
+                         "book_url)")
+    unknown = set(config.get("cluster", {})) - {"tls"}
+    if unknown:
+        raise ValueError(f"{path}: unknown [cluster] keys {sorted(unknown)} (expected tls)")
     return config
 
 

@@ -1,8 +1,10 @@
 """``export``: a CSV with one row per student and assignment — every student with a folder in submitted/.
 
-Columns: student, assignment, status, score, max_score, one column per part (its points), message.
+Columns: student, assignment, status, score, max_score, one column per part (its points), review, message.
 A student with no (or an empty) folder for an assignment gets status ``missing`` and 0 points; a
-submission that was never graded successfully gets ``ungraded``.
+submission that was never graded successfully gets ``ungraded``; a ``held`` one has no score yet
+(``pending``). ``review`` counts what was flagged for a person to look at (copies); it never
+changes a score.
 """
 from __future__ import annotations
 
@@ -28,8 +30,10 @@ def rows(course: Course, *, assignments=None) -> tuple[list[str], list[dict]]:
             result = results.load(course, student, assignment)
             if result is not None:
                 points = result.part_points()
-                row.update(status=result.status, score=f"{result.score:g}", message=result.message)
-                row.update({p: f"{points.get(p, 0.0):g}" for p in parts})
+                pending = result.status.pending
+                row.update(status=result.status.kind, score="pending" if pending else f"{result.score:g}",
+                           message=result.status.reason, review=str(len(result.review)) if result.review else "")
+                row.update({p: "pending" if pending else f"{points.get(p, 0.0):g}" for p in parts})
             else:
                 folder = course.submission_dir(student, assignment)
                 submitted = folder.is_dir() and any(folder.glob("*.ipynb"))
@@ -37,7 +41,7 @@ def rows(course: Course, *, assignments=None) -> tuple[list[str], list[dict]]:
                            message="submitted but not graded yet" if submitted else "nothing submitted")
                 row.update({p: "0" for p in parts})
             table.append(row)
-    header = ["student", "assignment", "status", "score", "max_score", *part_columns, "message"]
+    header = ["student", "assignment", "status", "score", "max_score", *part_columns, "review", "message"]
     return header, table
 
 

@@ -77,7 +77,7 @@ def record_assignment(course: Course, assignment: str, source_notebooks: dict) -
 
 def record_results(course: Course, results: list[AssignmentResult], *, part_notebook: dict) -> None:
     """Write the auto scores of graded submissions, in one session (nothing for missing submissions)."""
-    results = [r for r in results if any(nb.status != "missing" for nb in r.notebooks.values())]
+    results = [r for r in results if any(nb.status.kind != "missing" for nb in r.notebooks.values())]
     if not results:
         return
     with open_gradebook(course) as gb:
@@ -85,6 +85,8 @@ def record_results(course: Course, results: list[AssignmentResult], *, part_note
             gb.update_or_create_student(result.student)
             gb.update_or_create_submission(result.assignment, result.student)
             for nb in result.notebooks.values():
+                if nb.status.pending:          # held: the score is not known yet
+                    continue
                 for pid, verdict in nb.parts.items():
                     grade = gb.find_grade(pid, part_notebook[pid], result.assignment, result.student)
                     grade.auto_score = float(verdict.points)

@@ -1,35 +1,35 @@
-"""Kernel side of the trusted grader: run the student's functions on the grading inputs, hand back outputs.
+"""Call the student's functions on the grading inputs and hand the outputs back (runs in the student's process).
 
-This module runs *inside the student's process*, so it decides nothing: it calls the graded
-function on each case's inputs and writes what came back as ``.npy`` files (``allow_pickle=False``)
-into the job's output directory, with exceptions written as short messages. The grader process,
-which the student's code never touches, loads those files and judges them. Patching numpy,
-torch or this module can therefore only change what is handed back, never the verdict.
+This module decides nothing: for each case it calls the graded function (through the spec's
+adapter when the part has one) and writes what came back as ``.npy`` files (``allow_pickle=False``)
+into the job's output directory, with exceptions as short messages. The grader judges those files
+against references this process never holds, so patching numpy or this module can only change
+what is handed back.
 
-``record(part_id, fn)`` is what a source notebook's hidden test section calls; outside a grading
-run (a student's own Jupyter, plain ``nbgrader autograde``) it does nothing.
+Inputs of a pure part are mapped read-only from files the job cannot write: an in-place change
+fails in the call itself (``ValueError: assignment destination is read-only``), which is a fact the
+student's process cannot talk its way around. Parts whose statement asks for in-place work get
+private writable copies, and what they must leave behind is graded by its consequences (the
+adapter calls again on the same array).
 
-Imports: the standard library and numpy only (the student's process must not load torch).
+Imports: the standard library and numpy only.
 """
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import warnings
 
 import numpy as np
 
 MAX_MESSAGE = 300
-_JOB = None          # set by autograder.kernel during a grading run
+JOB = None          # set by autograder.inside.kernel during a grading run
 
 
 def record(part_id, fn=None):
-    """Hand the outputs of ``fn`` on part ``part_id``'s grading inputs to the grader (no-op otherwise)."""
-    job = _JOB
-    if job is None:
-        return None
-    namespace = {job.parts[part_id]["function"]: fn} if part_id in job.parts and fn is not None else {}
-    job.run_part(part_id, namespace)
+    """What a source notebook's hidden test section calls; the kernel records every part itself, so this
+    only matters outside a grading run, where it does nothing."""
     return None
 
 
@@ -39,10 +39,6 @@ def input_file(part_id: str, case: int, name: str) -> str:
 
 def output_file(part_id: str, case: int, name: str) -> str:
     return f"{part_id}__{case}__out__{name}.npy"
-
-
-def after_file(part_id: str, case: int, name: str) -> str:
-    return f"{part_id}__{case}__after__{name}.npy"
 
 
 def case_meta_file(part_id: str, case: int) -> str:
@@ -72,8 +68,7 @@ class StudentFunctions:
 # 1-D array. Adapters (and references, on tensors) turn it back into the list with these.
 
 def unpack_arrays(flat, rows, cols) -> list:
-    """The arrays packed in ``flat``, as views (so an in-place change by the student shows in the
-    inputs the grader checks). Works on numpy arrays and on torch tensors alike."""
+    """The arrays packed in ``flat``, as views. Works on numpy arrays and on torch tensors alike."""
     arrays, start = [], 0
     for r, c in zip(rows.tolist(), cols.tolist()):
         size = r * c if c > 0 else r
@@ -101,31 +96,94 @@ def returned_pair(returned, function: str, what: str) -> tuple:
     return returned[0], returned[1]
 
 
-def make_caller(part: dict, namespace) -> tuple:
-    """(callable taking the case's inputs as keywords, {function name: module it comes from})."""
+def require_new_arrays(returned, inputs, function: str) -> None:
+    """Raise when ``function`` handed back (a view of) one of its input arrays where the statement asks
+    for a new array."""
+    values = returned if isinstance(returned, (tuple, list)) else [returned]
+    arrays = [a for a in inputs if isinstance(a, np.ndarray)]
+    for value in values:
+        for item in (value if isinstance(value, (tuple, list)) else [value]):
+            if isinstance(item, np.ndarray) and any(np.shares_memory(item, a) for a in arrays):
+                raise ValueError(f"{function} returned its input array (or a view of it) where the statement "
+                                 "asks for a new array: return a copy")
+
+
+def make_caller(part: dict, namespace, adapters: dict) -> callable:
+    """A callable taking the case's inputs as keywords: the adapter when the part has one."""
     student = StudentFunctions(namespace)
-    modules = {}
-    for name in [part["function"], *part.get("uses", [])]:
-        fn = namespace.get(name) if hasattr(namespace, "get") else None
-        modules[name] = None if fn is None else str(getattr(fn, "__module__", None))[:100]
-    if part.get("call_source"):
-        scope = {"np": np, "numpy": np}
-        exec(compile(part["call_source"], f"<autograder call {part['call_name']}>", "exec"), scope)
-        adapter = scope[part["call_name"]]
-        return (lambda **inputs: adapter(student, **inputs)), modules
+    if part.get("call_name"):
+        adapter = adapters[part["call_name"]]
+        return lambda **inputs: adapter(student, **inputs)
     fn = namespace.get(part["function"]) if hasattr(namespace, "get") else None
     if fn is None:
         raise NameError(f"function {part['function']!r} is not defined in the notebook")
     if not callable(fn):
         raise TypeError(f"{part['function']} is a {type(fn).__name__}, not a function")
-    return fn, modules
+    if part.get("new_arrays"):
+        def checked(**inputs):
+            returned = fn(**inputs)
+            require_new_arrays(returned, inputs.values(), part["function"])
+            return returned
+        return checked
+    return fn
+
+
+def load_adapters(helpers: dict, calls: dict) -> dict:
+    """The spec's adapters, built from source: helper modules first (importable by adapters), then
+    the ``call`` functions ({name: source or 'module:function'})."""
+    import sys
+    import types
+
+    for name, source in helpers.items():
+        module = types.ModuleType(name)
+        module.__file__ = f"<grading helper {name}>"
+        sys.modules[name] = module
+        exec(compile(source, module.__file__, "exec"), module.__dict__)
+    adapters = {}
+    for name, source in calls.items():
+        if source.startswith("module:"):
+            module_name, _, fn_name = source[len("module:"):].partition(":")
+            adapters[name] = getattr(sys.modules[module_name], fn_name)
+        else:
+            scope = {"np": np, "numpy": np}
+            exec(compile(source, f"<autograder call {name}>", "exec"), scope)
+            adapters[name] = scope[name]
+    return adapters
+
+
+FIXED_SEED = 20240229
+
+
+class _Deterministic:
+    """Every call starts from the same random state: numpy's and Python's global generators are seeded,
+    and a Generator made without a seed gets a fixed one. Randomness that does not come from the ``rng``
+    a part passes in is then the same in every grading — and the same as the catalogued mistake that
+    makes it, which the grader can therefore recognise."""
+
+    def __enter__(self):
+        import random
+
+        self._default_rng = np.random.default_rng
+
+        def default_rng(seed=None):
+            return self._default_rng(FIXED_SEED if seed is None else seed)
+
+        np.random.default_rng = default_rng
+        np.random.seed(FIXED_SEED)
+        random.seed(FIXED_SEED)
+        return self
+
+    def __exit__(self, *exc):
+        np.random.default_rng = self._default_rng
+        return False
 
 
 def call_case(fn, inputs: dict, outputs: list) -> tuple[dict, str | None, list]:
     """Run ``fn(**inputs)`` once: ({graded output name: ndarray}, error message or None, warnings)."""
     caught: list = []
     try:
-        with warnings.catch_warnings(record=True) as caught, np.errstate(all="warn", under="ignore"):
+        with warnings.catch_warnings(record=True) as caught, np.errstate(all="warn", under="ignore"), \
+                _Deterministic():
             warnings.simplefilter("always")
             returned = fn(**inputs)
     except KeyboardInterrupt:
@@ -179,29 +237,54 @@ def _message(text: str) -> str:
     return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE - 3] + "..."
 
 
-class Job:
-    """The part plans of one grading run and the directories it reads inputs from and writes outputs to."""
+def read_only_array(path: str) -> np.ndarray:
+    """The array in ``path``, mapped read-only: it cannot be written, nor made writable."""
+    with open(path, "rb") as fh:
+        version = np.lib.format.read_magic(fh)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(fh)
+        offset = fh.tell()
+        count = int(np.prod(shape, dtype=np.int64))
+        if count == 0 or dtype.itemsize == 0:
+            arr = np.empty(shape, dtype=dtype)
+            arr.setflags(write=False)
+            return arr
+        mapped = mmap.mmap(fh.fileno(), 0, prot=mmap.PROT_READ)
+    flat = np.frombuffer(mapped, dtype=dtype, count=count, offset=offset)
+    return flat.reshape(shape, order="F" if fortran else "C")
 
-    def __init__(self, job_dir: str, parts: dict):
-        self.inputs_dir = os.path.join(job_dir, "inputs")
-        self.outputs_dir = os.path.join(job_dir, "outputs")
-        self.parts = parts
+
+class Job:
+    """The parts of one recording, where their inputs are read and their outputs written."""
+
+    def __init__(self, inputs_dir: str, outputs_dir: str, parts: dict, adapters: dict):
+        self.inputs_dir, self.outputs_dir = inputs_dir, outputs_dir
+        self.parts, self.adapters = parts, adapters
+
+    def load_inputs(self, part_id: str, case: int) -> dict:
+        """The case's arguments: scalar and string options as Python values, arrays read-only unless the
+        part's statement asks for in-place work."""
+        part = self.parts[part_id]
+        args = {}
+        for name in part["inputs"]:
+            path = os.path.join(self.inputs_dir, input_file(part_id, case, name))
+            arr = np.load(path, allow_pickle=False) if part["writable_inputs"] else read_only_array(path)
+            args[name] = arr.item() if arr.ndim == 0 else arr
+        return args
 
     def run_part(self, part_id: str, namespace) -> None:
         part = self.parts.get(part_id)
         if part is None:
             return
         try:
-            fn, modules = make_caller(part, namespace)
+            fn = make_caller(part, namespace, self.adapters)
         except BaseException as exc:   # noqa: BLE001
-            self._write_json(part_meta_file(part_id), {"error": _message(_safe_str(exc)), "modules": {}})
+            self._write_json(part_meta_file(part_id), {"error": _message(_safe_str(exc))})
             return
-        self._write_json(part_meta_file(part_id), {"error": None, "modules": modules})
+        self._write_json(part_meta_file(part_id), {"error": None})
         for case in range(part["n_cases"]):
             try:
-                inputs = {name: np.load(os.path.join(self.inputs_dir, input_file(part_id, case, name)),
-                                        allow_pickle=False)
-                          for name in part["inputs"]}
+                inputs = self.load_inputs(part_id, case)
             except BaseException as exc:   # noqa: BLE001
                 self._write_json(case_meta_file(part_id, case), {
                     "error": _message(f"could not load the grading inputs ({type(exc).__name__})"), "warnings": []})
@@ -212,10 +295,7 @@ class Job:
                     for name, arr in outputs.items():
                         np.save(os.path.join(self.outputs_dir, output_file(part_id, case, name)), arr,
                                 allow_pickle=False)
-                    for name, arr in inputs.items():
-                        np.save(os.path.join(self.outputs_dir, after_file(part_id, case, name)),
-                                np.asarray(arr), allow_pickle=False)
-                except BaseException as exc:   # noqa: BLE001 - e.g. the file-size limit
+                except BaseException as exc:   # noqa: BLE001 - e.g. the job's disk is full
                     error = _message(f"could not hand the output back ({type(exc).__name__}: {_safe_str(exc)})")
             self._write_json(case_meta_file(part_id, case), {"error": error, "warnings": caught})
             if error is not None and error.startswith("interrupted"):
