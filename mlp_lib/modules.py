@@ -12,13 +12,15 @@ any model both ways: parameter names (``weight``, ``bias``; Sequential children
 until ``zero_grad()``, and ``state_dict()`` keys. One difference: a
 ``Linear.weight`` is (D_in, D_out) here and (D_out, D_in) in torch.
 
-Validation: every module checks the type, shape and dtype of what it receives,
-with :mod:`mlp_lib._checks`. The NaN/inf scan over the data happens where data
-enters a linear map (``Linear`` checks its input as ``linear_forward`` does), in
-batch normalization (almost free there: see ``BatchNorm1d.forward``) and in the
-losses (on the scores); a module's backward pass checks the type, shape and
-dtype of ``dout`` but does not scan it: it comes from the loss or from the next
-layer, and a full scan per layer would cost as much as the elementwise work.
+Validation: every module checks what it receives with :mod:`mlp_lib._checks`.
+The activations and ``Dropout`` call the functional pairs, checks included.
+``Linear`` and ``BatchNorm1d`` call the same formulas (private functions of
+``layers`` and ``normalization``) without re-checking their own parameters on
+every call: their input is checked fully (``BatchNorm1d`` gets the NaN/inf
+check almost free from its statistics), ``dout`` for type, shape and dtype but
+not scanned for NaN (it comes from the loss, whose scores are checked, or from
+the next layer; a full scan per layer would cost as much as the layer's
+elementwise work).
 
 ``backward(dout, *, input_grad=True)``: with ``input_grad=False`` a module skips
 computing ``dx`` and returns None. Nothing needs the gradient of the network's
@@ -464,12 +466,15 @@ class BatchNorm1d(Module):
                                                        self.eps)
             return out
         N._check_batch_size(x)
-        out, cache, running_mean, running_var = N._batchnorm_train(
-            x, gamma, beta, self.running_mean, self.running_var, self.momentum, self.eps)
-        # A NaN or inf anywhere in x makes its feature's inv_std NaN: checking these D
-        # numbers first spares a scan of the N x D batch on every call.
+        # A NaN or inf anywhere in x makes its feature's inv_std NaN, so checking these
+        # D numbers spares a scan of the N x D batch on every call. Only when one is not
+        # finite is x scanned, to raise the usual error (a finite x whose sums overflow
+        # passes, as it passes batchnorm_forward's check).
+        with np.errstate(invalid="ignore"):  # inf - inf: reported just below
+            out, cache, running_mean, running_var = N._batchnorm_train(
+                x, gamma, beta, self.running_mean, self.running_var, self.momentum, self.eps)
         if not np.isfinite(cache["inv_std"]).all():
-            float_array("x", x)  # raises, naming x
+            float_array("x", x)
         self._cache = cache
         self.running_mean, self.running_var = running_mean, running_var  # replaced, never modified in place
         return out

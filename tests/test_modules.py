@@ -386,6 +386,19 @@ def test_modules_reject_bad_inputs_with_clear_errors(rng):
         lin.weight.accumulate_grad(np.ones((2, 3)))
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("training", [True, False])
+def test_batchnorm_module_rejects_nonfinite_input_and_keeps_its_statistics(bad, training, rng):
+    bn = M.BatchNorm1d(3).train(training)
+    bn(rng.standard_normal((5, 3)))
+    mean, var = bn.running_mean, bn.running_var
+    x = rng.standard_normal((5, 3))
+    x[2, 1] = bad
+    with pytest.raises(ValueError, match="x contains NaN or inf"):
+        bn(x)
+    assert bn.running_mean is mean and bn.running_var is var
+
+
 @pytest.mark.parametrize("training", [True, False])
 def test_batchnorm_module_agrees_with_the_functional_core(training, rng):
     from mlp_lib.normalization import batchnorm_backward, batchnorm_forward
