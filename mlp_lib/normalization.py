@@ -111,18 +111,13 @@ def _check_batch_size(x) -> None:
 # them too. Arranged for speed, measured by `python -m bench mlp` (section 2):
 # (N, D) passes over the data cost more than the arithmetic, so xhat = xc * inv_std
 # is never materialized (it enters every formula through the (D,) factors
-# gamma * inv_std and inv_std * dL/dgamma), the sums over the batch are BLAS
-# matrix-vector products, and sum_i g_i xhat_i is one fused einsum reduction.
-
-def _batch_sum(a):
-    """``a.sum(axis=0)`` of an (N, D) array, as the product ``1^T a`` (BLAS reads it twice as fast)."""
-    return np.ones(a.shape[0], a.dtype) @ a
-
+# gamma * inv_std and inv_std * dL/dgamma), and sum_i xc_i^2 and sum_i g_i xc_i
+# are fused einsum reductions (no (N, D) product array).
 
 def _batchnorm_train(x, gamma, beta, running_mean, running_var, momentum, eps):
     """Training mode -> (out, cache, new_running_mean, new_running_var)."""
     m = x.shape[0]
-    mu_B = _batch_sum(x) / m
+    mu_B = x.mean(axis=0)
     xc = x - mu_B
     var_B = np.einsum("ij,ij->j", xc, xc) / m  # sigma_B^2, biased: this is what normalizes
     inv_std = 1.0 / np.sqrt(var_B + eps)
@@ -149,7 +144,7 @@ def _batchnorm_backward(dout, cache, *, input_grad=True):
     """-> (dx or None, dgamma, dbeta); dx is None without ``input_grad``."""
     xc, gamma, inv_std = cache["xc"], cache["gamma"], cache["inv_std"]
     m = dout.shape[0]
-    dbeta = _batch_sum(dout)
+    dbeta = dout.sum(axis=0)
     dgamma = np.einsum("ij,ij->j", dout, xc) * inv_std  # sum_i g_i xhat_i
     if not input_grad:
         return None, dgamma, dbeta
