@@ -138,10 +138,7 @@ def real_number(name: str, value, *, allow_nonfinite: bool = False) -> float:
 
 def positive(name: str, value, *, allow_zero: bool = False) -> float:
     """A finite real number > 0 (or >= 0 with ``allow_zero``)."""
-    value = real_number(name, value)
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
-    return value
+    return _above_zero(name, real_number(name, value), allow_zero)
 
 
 def probability(name: str, value, *, allow_one: bool = False) -> float:
@@ -161,7 +158,10 @@ def integer(name: str, value) -> int:
 
 def positive_int(name: str, value, *, allow_zero: bool = False) -> int:
     """An int > 0 (or >= 0 with ``allow_zero``)."""
-    value = integer(name, value)
+    return _above_zero(name, integer(name, value), allow_zero)
+
+
+def _above_zero(name: str, value, allow_zero: bool):
     if value < 0 or (value == 0 and not allow_zero):
         raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
     return value
