@@ -10,7 +10,10 @@
 
 Protocol: every measurement is R interleaved rounds (``--repeats``, default 15,
 at least 5). In one round each contender runs for about 10 ms back to back, and
-the order flips from round to round, so both see the same machine load. A
+the order flips from round to round, so both see the same machine load. Times
+are process CPU time by default (``--clock``; one thread each): on a shared
+machine that leaves out the time other processes hold the CPU, though not
+their use of the caches and memory bandwidth. A
 round gives one ratio mlp_lib/torch; the table shows the median time of each
 side, the median of the per-round ratios and its spread (the interquartile
 range of those ratios: half of the rounds lie inside it). Targets are checked
