@@ -248,3 +248,29 @@ def assert_written_answer_is_graded_by_hand(source: Path, released: Path, grade_
     assert [(c.origin, c.cell_type, c.source) for c in kept] == [("student", "markdown", written["source"])]
     assert not restored.notes
     assert notebooks.grade_id(src_cells[-1]) == "experiment" and notebooks.grade_id(src_cells[-2]) == "experiment-text"
+
+
+def understanding_checks(assignment: str, part_ids: list, *, written_answer: str, points: float):
+    """The four tests of a chapter's understanding parts and written answer, to bind in its test module:
+    hidden cases vary with the secret seed, guesses lose, every typical mistake explains the right answer,
+    and the written answer is left to the formgrader (see the functions above)."""
+    source, released = notebook_paths(assignment)
+
+    @pytest.mark.parametrize("part_id", part_ids)
+    def test_hidden_cases_of_the_understanding_parts_vary_with_the_secret_seed(hidden_cases, part_id):
+        assert_hidden_cases_vary_with_the_seed(hidden_cases, part_id)
+
+    @pytest.mark.parametrize("part_id", part_ids)
+    def test_a_constant_answer_or_a_random_guess_loses_each_understanding_part(spec, hidden_cases, part_id):
+        assert_guesses_lose(spec, hidden_cases, part_id)
+
+    def test_each_typical_mistake_of_the_understanding_parts_explains_the_right_answer(spec):
+        assert_mutants_explain_the_right_answer(spec, part_ids)
+
+    def test_the_written_answer_is_left_to_the_formgrader_with_a_rubric():
+        assert_written_answer_is_graded_by_hand(source, released, written_answer, points=points)
+
+    return (test_hidden_cases_of_the_understanding_parts_vary_with_the_secret_seed,
+            test_a_constant_answer_or_a_random_guess_loses_each_understanding_part,
+            test_each_typical_mistake_of_the_understanding_parts_explains_the_right_answer,
+            test_the_written_answer_is_left_to_the_formgrader_with_a_rubric)

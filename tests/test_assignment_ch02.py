@@ -255,19 +255,8 @@ def test_adam_steps_reference_is_mlp_lib_adam_and_the_unrolled_uncorrected_avera
             assert (np.abs(g) < eps).any() and (np.abs(g) > 0.1).any()
 
 
-@pytest.mark.parametrize("part_id", UNDERSTANDING)
-def test_hidden_cases_of_the_understanding_parts_vary_with_the_secret_seed(hidden_cases, part_id):
-    support.assert_hidden_cases_vary_with_the_seed(hidden_cases, part_id)
-
-
-@pytest.mark.parametrize("part_id", UNDERSTANDING)
-def test_a_constant_answer_or_a_random_guess_loses_each_understanding_part(spec, hidden_cases, part_id):
-    support.assert_guesses_lose(spec, hidden_cases, part_id)
-
-
-def test_each_typical_mistake_of_the_understanding_parts_explains_the_right_answer(spec):
-    support.assert_mutants_explain_the_right_answer(spec, UNDERSTANDING)
-
-
-def test_the_written_answer_is_left_to_the_formgrader_with_a_rubric():
-    support.assert_written_answer_is_graded_by_hand(SOURCE, RELEASED, "learning-rate-answer", points=3)
+(test_hidden_cases_of_the_understanding_parts_vary_with_the_secret_seed,
+ test_a_constant_answer_or_a_random_guess_loses_each_understanding_part,
+ test_each_typical_mistake_of_the_understanding_parts_explains_the_right_answer,
+ test_the_written_answer_is_left_to_the_formgrader_with_a_rubric) = support.understanding_checks(
+    ASSIGNMENT, UNDERSTANDING, written_answer="learning-rate-answer", points=3)

@@ -213,19 +213,8 @@ def test_diagnosis_reference_names_what_really_happens_in_a_two_layer_check(spec
         assert str(got) == wanted, (rel, wanted)
 
 
-@pytest.mark.parametrize("part_id", UNDERSTANDING)
-def test_hidden_cases_of_the_understanding_parts_vary_with_the_secret_seed(hidden_cases, part_id):
-    support.assert_hidden_cases_vary_with_the_seed(hidden_cases, part_id)
-
-
-@pytest.mark.parametrize("part_id", UNDERSTANDING)
-def test_a_constant_answer_or_a_random_guess_loses_each_understanding_part(spec, hidden_cases, part_id):
-    support.assert_guesses_lose(spec, hidden_cases, part_id)
-
-
-def test_each_typical_mistake_of_the_understanding_parts_explains_the_right_answer(spec):
-    support.assert_mutants_explain_the_right_answer(spec, UNDERSTANDING)
-
-
-def test_the_written_answer_is_left_to_the_formgrader_with_a_rubric():
-    support.assert_written_answer_is_graded_by_hand(SOURCE, RELEASED, "finite-differences-answer", points=3)
+(test_hidden_cases_of_the_understanding_parts_vary_with_the_secret_seed,
+ test_a_constant_answer_or_a_random_guess_loses_each_understanding_part,
+ test_each_typical_mistake_of_the_understanding_parts_explains_the_right_answer,
+ test_the_written_answer_is_left_to_the_formgrader_with_a_rubric) = support.understanding_checks(
+    ASSIGNMENT, UNDERSTANDING, written_answer="finite-differences-answer", points=3)
