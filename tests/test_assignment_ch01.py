@@ -145,3 +145,29 @@ def test_novikoff_reference_bounds_the_mistakes_of_mlp_lib_perceptron(spec, hidd
  test_each_typical_mistake_of_the_understanding_parts_explains_the_right_answer,
  test_the_written_answer_is_left_to_the_formgrader_with_a_rubric) = support.understanding_checks(
     ASSIGNMENT, UNDERSTANDING, written_answer="xor-answer", points=3)
+
+
+@pytest.mark.slow
+def test_grading_records_the_written_answer_in_the_gradebook_for_the_formgrader(tmp_path):
+    """``grade`` scores the automatic parts and records the written answer in nbgrader's gradebook as a cell
+    that still needs a manual grade: its points count in the maximum, not in the automatic score."""
+    import shutil
+
+    from nbgrader.api import Gradebook
+
+    from autograder.cli import main
+    from autograder.course import Course
+
+    shutil.copytree(support.ROOT / "solutions" / ASSIGNMENT, tmp_path / "solutions" / ASSIGNMENT)
+    submitted = tmp_path / "course" / "submitted" / "alice" / ASSIGNMENT
+    submitted.mkdir(parents=True)
+    shutil.copy(SOURCE, submitted / SOURCE.name)
+    assert main(["--course", str(tmp_path), "grade", "--no-progress", "--workers", "1"]) == 0
+    gb = Gradebook(Course.open(tmp_path).db_url)
+    try:
+        submission = gb.find_submission(ASSIGNMENT, "alice")
+        written = [g for nb in submission.notebooks for g in nb.grades if g.name == "xor-answer"]
+        assert [(g.max_score, g.auto_score, g.needs_manual_grade) for g in written] == [(3.0, None, True)]
+        assert (submission.score, submission.max_score) == (14.0, 17.0)
+    finally:
+        gb.close()
