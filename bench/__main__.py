@@ -1,7 +1,8 @@
 """``python -m bench [suite ...] [--threads N] [--repeats R] [--clock cpu|wall]``.
 
-Suites (default: all): ``mlp`` (mlp_lib vs torch), ``grading`` (the autograder vs
-plain ``nbgrader autograde``), ``book`` (cold and warm book builds, and the PDF). numpy's BLAS and
+Suites (default: all): ``mlp`` (mlp_lib vs torch), ``grading`` (the autograder vs plain
+``nbgrader autograde`` on real chapter notebooks), ``feedback`` (which mistakes the feedback names),
+``book`` (cold and warm book builds, and the PDF). numpy's BLAS and
 torch read their thread counts from the environment when they are loaded, so
 ``--threads N`` (default 1) sets OMP/OPENBLAS/MKL_NUM_THREADS and re-executes
 this command before anything imports them; torch.set_num_threads(N) follows.
@@ -34,7 +35,7 @@ if any(os.environ.get(var) != str(_threads) for var in _THREAD_VARS):
 
 import argparse  # noqa: E402
 
-SUITES = ("mlp", "grading", "book")
+SUITES = ("mlp", "grading", "feedback", "book")
 
 
 def main(argv=None) -> int:
@@ -73,6 +74,10 @@ def main(argv=None) -> int:
             from bench import grading
 
             grading.run()  # prints its own table
+        elif suite == "feedback":
+            from bench import feedback
+
+            feedback.run()
         elif suite == "book":
             from bench import book
 
