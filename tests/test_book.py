@@ -691,3 +691,29 @@ def test_static_markdown_check_fails_on_planted_sources(source):
 
     assert markdown_defects(source)
     assert markdown_defects("Clean: $\\frac{a}{b}$, $e^{-6}$, $z \\approx -6$ and\n\n| a |\n|---|\n| $\\lvert x \\rvert$ |\n") == []
+
+
+def test_book_cells_split_moves_trailing_checks_and_keeps_teaching_code_visible():
+    """The splitter behind the collapsed checks: trailing asserts, glue calls and the cheap values only
+    they read move to a collapsed cell; a training call, and names later cells read, stay visible."""
+    from tools.book_cells import split_checks, violations
+
+    def code(source, tags=()):
+        return {"cell_type": "code", "id": f"c{abs(hash(source)) % 10**6}", "metadata": {"tags": list(tags)},
+                "execution_count": None, "outputs": [], "source": source}
+
+    notebook = {"cells": [
+        code("model = train(config)\nbest = max(scores)\nscore = float(model.score)\nassert score > 0.9\n"
+             "glue('score', score, display=False)"),
+        code("assert best > 0\nglue('best', best, display=False)"),
+        code("print(model, best)"),
+    ]}
+    assert len(violations(notebook)) == 2
+    assert split_checks(notebook) == 2
+    sources = ["".join(c["source"]) for c in notebook["cells"]]
+    tags = [c["metadata"].get("tags", []) for c in notebook["cells"]]
+    assert sources[0] == "model = train(config)\nbest = max(scores)"        # a training call; best is read later
+    assert sources[1] == "score = float(model.score)\nassert score > 0.9\nglue('score', score, display=False)"
+    assert tags[1] == ["hide-input"]
+    assert tags[2] == ["hide-input"] and tags[0] == [] and tags[3] == []
+    assert violations(notebook) == []
