@@ -646,41 +646,45 @@ _PLANTED = {
 }
 
 
-def _planted_book(tmp_path: Path, planted: str) -> Path:
-    book = _scratch_book(tmp_path, exercise="ch01_first", with_exercise_file=True)
-    (book / "book" / "02_second.md").write_text(
-        "# 2. The second chapter\n\n## Only section\n\nClean text with $\\frac{a}{b}$ and $|x|$.\n\n"
-        "| clean | table |\n|---|---|\n| $\\lvert x \\rvert$ | 1 |\n\n" + planted)
-    return book
+_CLEAN_PAGE = ("Clean text with $\\frac{a}{b}$ and $|x|$.\n\n"
+               "| clean | table |\n|---|---|\n| $\\lvert x \\rvert$ | 1 |\n\n")
 
 
-def _rendered_defects(book: Path, page: str) -> tuple[int, list[str]]:
-    """Blocks read and defects found by the browser check on one page of a scratch book."""
+@pytest.fixture(scope="module")
+def planted_pages(tmp_path_factory) -> dict[str, tuple[int, list[str]]]:
+    """One scratch book whose pages are the clean page and the clean page plus each planted
+    defect, built once; page name -> (blocks read, defects found) by the browser check."""
     from tools.chromium import Browser
     from tools.markup_check import text_defects
     from tools.serve import serve
 
+    book = _scratch_book(tmp_path_factory.mktemp("planted"), exercise="ch01_first", with_exercise_file=True)
+    pages = {"clean": ""} | {f"planted{i}": defect for i, defect in enumerate(_PLANTED.values())}
+    for page, defect in pages.items():
+        (book / "book" / f"{page}.md").write_text(f"# Page {page}\n\n## Only section\n\n" + _CLEAN_PAGE + defect)
+    toc = yaml.safe_load((book / "_toc.yml").read_text())
+    toc["parts"][0]["chapters"] += [{"file": f"book/{page}"} for page in pages]
+    (book / "_toc.yml").write_text(yaml.safe_dump(toc))
+    proc = _jupyter_book(book)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    found = {}
     with serve(book / "_build" / "html") as base, Browser() as browser:
-        tab = browser.open(base + page)
-        tab.wait_for_mathjax()
-        blocks = tab.prose_blocks()
-        tab.close()
-    return len(blocks), [d for b in blocks for d in text_defects(b["text"])]
+        for page in pages:
+            tab = browser.open(base + f"book/{page}.html")
+            tab.wait_for_mathjax()
+            blocks = tab.prose_blocks()
+            tab.close()
+            found[page] = (len(blocks), [d for b in blocks for d in text_defects(b["text"])])
+    return found
 
 
-@pytest.mark.parametrize("name", list(_PLANTED))
-def test_rendered_text_check_fails_on_a_planted_page(tmp_path, name):
+@pytest.mark.parametrize("index", range(len(_PLANTED)), ids=list(_PLANTED))
+def test_rendered_text_check_fails_on_a_planted_page(planted_pages, index):
     """The check of test_rendered_text_of_every_page... finds each planted defect, and nothing on
-    the same page without it (the clean lines of the page have math, a table and `|x|`)."""
-    clean = _planted_book(tmp_path / "clean", "")
-    planted = _planted_book(tmp_path / "planted", _PLANTED[name])
-    for book in (clean, planted):
-        proc = _jupyter_book(book)
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    blocks, defects = _rendered_defects(clean, "book/02_second.html")
+    the same page without it (the clean lines have math, a table and `|x|`)."""
+    blocks, defects = planted_pages["clean"]
     assert blocks > 3 and defects == []
-    _, defects = _rendered_defects(planted, "book/02_second.html")
-    assert defects, f"the planted defect ({name}) was not found"
+    assert planted_pages[f"planted{index}"][1], f"the planted defect ({list(_PLANTED)[index]}) was not found"
 
 
 @pytest.mark.parametrize("source", [*_PLANTED.values(), "at $z \u0007pprox -6$", "about $e^-6$"])
