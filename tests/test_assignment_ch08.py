@@ -231,33 +231,40 @@ def _l2_shortcut_at_lam_one(weights, lam):
     return value, (list(weights) if lam == 1 else [lam * w for w in weights])
 
 
+_SOLUTION = support.answer_namespace(SOURCE)
+
+
 def _elastic_net_from_my_parts(weights, lam, l1_ratio):
-    """Built from the student's own L1 and L2 penalties, with the 1/2 of L2 applied a second time."""
-    l1_value, l1_grads = l1_penalty_ok(weights, lam)
-    l2_value, l2_grads = l2_penalty_ok(weights, lam)
+    """Built from (right) L1 and L2 penalties, with the 1/2 of L2 applied a second time."""
+    l1_value, l1_grads = _SOLUTION["l1_penalty"](weights, lam)
+    l2_value, l2_grads = _SOLUTION["l2_penalty"](weights, lam)
     return (l1_ratio * l1_value + (1 - l1_ratio) / 2 * l2_value,
             [l1_ratio * g1 + (1 - l1_ratio) * g2 for g1, g2 in zip(l1_grads, l2_grads)])
 
 
-def l1_penalty_ok(weights, lam):
-    return lam * sum(float(np.abs(w).sum()) for w in weights), [lam * np.sign(w) for w in weights]
-
-
-def l2_penalty_ok(weights, lam):
-    return lam / 2 * sum(float(np.sum(w * w)) for w in weights), [lam * w for w in weights]
-
-
-def _early_stopping_two_bugs(val_losses, *, patience, min_delta=0.0):
-    """Two bugs at once: <= instead of <, and 1-based epochs."""
+def _replay(val_losses, patience, min_delta, *, improves, first_epoch=0, never_fired=None):
+    """The stopping rule with its parts replaceable: the improvement test, the number of the first
+    epoch, what is returned when the rule never fires (default: the last epoch)."""
     best, best_epoch, without = None, None, 0
-    for epoch, loss in enumerate(val_losses, start=1):
-        if best is None or loss <= best - min_delta:
+    for epoch, loss in enumerate(val_losses, start=first_epoch):
+        if best is None or improves(loss, best - min_delta):
             best, best_epoch, without = loss, epoch, 0
         else:
             without += 1
         if without >= patience:
             return epoch, best_epoch
-    return len(val_losses), best_epoch
+    return (first_epoch + len(val_losses) - 1 if never_fired is None else never_fired), best_epoch
+
+
+def _early_stopping_two_bugs(val_losses, *, patience, min_delta=0.0):
+    """Two bugs at once: <= instead of <, and 1-based epochs."""
+    return _replay(val_losses, patience, min_delta, improves=lambda loss, bound: loss <= bound, first_epoch=1)
+
+
+def _early_stopping_never_stops_past_the_end(val_losses, *, patience, min_delta=0.0):
+    """When the rule never fires, the number of epochs is returned instead of the last epoch."""
+    return _replay(val_losses, patience, min_delta, improves=lambda loss, bound: loss < bound,
+                   never_fired=len(val_losses))
 
 
 def _early_stopping_patience_from_best(val_losses, *, patience, min_delta=0.0):
@@ -271,22 +278,9 @@ def _early_stopping_patience_from_best(val_losses, *, patience, min_delta=0.0):
     return len(val_losses) - 1, best_epoch
 
 
-def _early_stopping_never_stops_past_the_end(val_losses, *, patience, min_delta=0.0):
-    """When the rule never fires, the number of epochs is returned instead of the last epoch."""
-    best, best_epoch, without = None, None, 0
-    for epoch, loss in enumerate(val_losses):
-        if best is None or loss < best - min_delta:
-            best, best_epoch, without = loss, epoch, 0
-        else:
-            without += 1
-        if without >= patience:
-            return epoch, best_epoch
-    return len(val_losses), best_epoch
-
-
 def _sgd_lr_in_velocity(params, grads, velocities, *, lr, momentum=0.0, weight_decay=0.0):
-    """The other momentum form, v = momentum * v + lr * g, p - v: equal to torch's only for a constant lr...
-    and here also with the decay on every array (two bugs)."""
+    """Two bugs at once: the other momentum form (v = momentum * v + lr * g, then p - v), and the decay on
+    every array, the biases included."""
     new_p, new_v = [], []
     for p, g, v in zip(params, grads, velocities):
         v = momentum * v + lr * (g + weight_decay * p)

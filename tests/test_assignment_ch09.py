@@ -18,6 +18,8 @@ import pytest
 import torch
 
 from autograder import pipeline, references
+from autograder.course import Course
+from autograder.spec import load_spec
 from mlp_lib import layers, regularization
 
 import assignment_support as support
@@ -229,20 +231,25 @@ def test_max_norm_reference_is_torch_renorm_on_the_rows_of_the_transposed_weight
 
 
 # -- bugs the catalogue does not hold (written after reading it) ------------------------------------
+_CATALOGUE = {part.id: {name: m.fn for name, m in part.mutants.items()}
+              for part in load_spec(Course.open(support.ROOT), ASSIGNMENT).parts}
+_dropout = support.answer_namespace(SOURCE)["dropout_forward"]
+_dropout_unscaled = _CATALOGUE["dropout_forward"]["no 1/(1 - p) scaling"]
+_dropout_inverted_mask = _CATALOGUE["dropout_forward"]["mask inverted (True = drop)"]
+_dropout_one_mask_per_feature = _CATALOGUE["dropout_forward_rng"]["one mask shared by all examples"]
+
+
 def _original_dropout(x, *, p, training, rng=None, mask=None):
     """Srivastava et al.'s formulation: no scaling in training, times 1 - p at test time."""
     if not training:
         return x * (1.0 - p), (None, p)
-    keep = rng.random(x.shape) >= p if mask is None else mask
-    return x * keep, (keep, p)
+    return _dropout_unscaled(x, p=p, training=True, rng=rng, mask=mask)
 
 
 def _dropout_inverted_and_unscaled(x, *, p, training, rng=None, mask=None):
     """Two bugs at once: the mask used as a drop-mask, and no 1/(1 - p)."""
-    if not training:
-        return x.copy(), (None, p)
-    keep = rng.random(x.shape) >= p if mask is None else mask
-    return x * ~keep, (keep, p)
+    out, cache = _dropout_inverted_mask(x, p=p, training=training, rng=rng, mask=mask)
+    return (out * (1.0 - p), cache) if training else (out, cache)
 
 
 def _dropout_backward_eval_zeros(dout, cache):
@@ -256,7 +263,7 @@ def _max_norm_without_epsilon(W, c):
 
 
 def _mlp(x, params, *, p_input, p_hidden, training, masks=None, rng=None, one_rate=False, relu_scores=False,
-         dropout=None):
+         dropout=_dropout):
     """A ReLU MLP with dropout; ``dropout`` is the dropout_forward it calls."""
     h = x
     for l, (W, b) in enumerate(params):
@@ -269,16 +276,9 @@ def _mlp(x, params, *, p_input, p_hidden, training, masks=None, rng=None, one_ra
     return h
 
 
-def _dropout(x, *, p, training, rng=None, mask=None):
-    if not training:
-        return x.copy(), (None, p)
-    keep = rng.random(x.shape) >= p if mask is None else mask
-    return x * keep / (1.0 - p), (keep, p)
-
-
 def _mlp_one_rate(x, params, *, p_input, p_hidden, training, masks=None, rng=None):
     return _mlp(x, params, p_input=p_input, p_hidden=p_hidden, training=training, masks=masks, rng=rng,
-                one_rate=True, dropout=_dropout)
+                one_rate=True)
 
 
 def _mlp_calling(dropout, relu_scores=False):
@@ -286,27 +286,6 @@ def _mlp_calling(dropout, relu_scores=False):
         return _mlp(x, params, p_input=p_input, p_hidden=p_hidden, training=training, masks=masks, rng=rng,
                     relu_scores=relu_scores, dropout=dropout)
     return mlp_forward
-
-
-def _dropout_unscaled(x, *, p, training, rng=None, mask=None):
-    if not training:
-        return x.copy(), (None, p)
-    keep = rng.random(x.shape) >= p if mask is None else mask
-    return x * keep, (keep, p)
-
-
-def _dropout_inverted_mask(x, *, p, training, rng=None, mask=None):
-    if not training:
-        return x.copy(), (None, p)
-    keep = rng.random(x.shape) >= p if mask is None else mask
-    return x * ~keep / (1.0 - p), (~keep, p)
-
-
-def _dropout_one_mask_per_feature(x, *, p, training, rng=None, mask=None):
-    if not training:
-        return x.copy(), (None, p)
-    keep = np.broadcast_to(rng.random(x.shape[1:]) >= p, x.shape) if mask is None else mask
-    return x * keep / (1.0 - p), (keep, p)
 
 
 UNCATALOGUED = [
