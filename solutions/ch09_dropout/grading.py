@@ -536,6 +536,21 @@ def _rng_mlp_hidden_masks_first(x, params, *, p_input, p_hidden, training, masks
                       drop=_inverted)
 
 
+NOT_SCALED = ("in training mode the kept units are not divided by 1 - p: inverted dropout computes x * keep / (1 - p), "
+              "which keeps the expectation of every output equal to its input, so that evaluation mode is the "
+              "identity.")
+MASK_INVERTED = ("the mask is used as a drop-mask; the keep-mask is True where a unit is kept: out = x * keep / (1 - p), "
+                 "and the cache holds that keep-mask.")
+MASK_NOT_CACHED = ("the cache does not hold the mask of training mode: cache = (keep, p), the mask that the backward "
+                   "pass needs.")
+X_IN_PLACE = "x is changed in place (x *= keep): the grader hands x and the mask over read-only. Return a new array."
+OUTPUT_DROPPED = ("the scores are dropped out too; dropout goes on the input and on the hidden layers' outputs, never "
+                  "on the scores.")
+RATES_SWAPPED = ("the input is dropped with p_hidden and the hidden layers with p_input; p_input is the input's drop "
+                 "probability, p_hidden the hidden layers'.")
+INPUT_NOT_DROPPED = ("the input x is not dropped out; dropout applies to the input of every layer, x (with p_input) "
+                     "included.")
+RELU_ON_SCORES = "a ReLU is applied to the output scores; the last layer is linear."
 MLP_NOT_SCALED = ("in training mode the kept activations are not divided by 1 - p: inverted dropout computes "
                   "h * keep / (1 - p) at every dropout site.")
 
@@ -548,11 +563,7 @@ PARTS = [
                  _fwd_keep_probability, book="ch09-inverted",
                  feedback="kept units are divided by p; p is the probability of dropping a unit (torch's "
                           "convention), so they are divided by the keep probability 1 - p."),
-             "no 1/(1 - p) scaling": Mutant(
-                 _fwd_no_scaling, book="ch09-inverted",
-                 feedback="in training mode the kept units are not divided by 1 - p: inverted dropout computes "
-                          "x * keep / (1 - p), which keeps the expectation of every output equal to its input, so "
-                          "that evaluation mode is the identity."),
+             "no 1/(1 - p) scaling": Mutant(_fwd_no_scaling, book="ch09-inverted", feedback=NOT_SCALED),
              "1/(1 - p) scaling in evaluation mode": Mutant(
                  _fwd_scales_in_eval, book="ch09-inverted",
                  feedback="in evaluation mode x is divided by 1 - p; inverted dropout scales in training mode only, "
@@ -561,22 +572,15 @@ PARTS = [
                  _fwd_training_ignored, book="ch09-inverted",
                  feedback="units are dropped in evaluation mode too; with training=False nothing is dropped and "
                           "nothing is scaled (no mask, no rng)."),
-             "mask inverted (True = drop)": Mutant(
-                 _fwd_mask_inverted, book="ch09-thinned",
-                 feedback="the mask is used as a drop-mask; the keep-mask is True where a unit is kept: "
-                          "out = x * keep / (1 - p), and the cache holds that keep-mask."),
-             "mask not stored in the cache": Mutant(
-                 _fwd_mask_not_cached, book="ch09-inverted",
-                 feedback="the cache does not hold the mask of training mode: cache = (keep, p), the mask that the "
-                          "backward pass needs."),
+             "mask inverted (True = drop)": Mutant(_fwd_mask_inverted, book="ch09-thinned", feedback=MASK_INVERTED),
+             "mask not stored in the cache": Mutant(_fwd_mask_not_cached, book="ch09-inverted",
+                                                    feedback=MASK_NOT_CACHED),
              "x returned itself in evaluation mode": Mutant(
                  _fwd_returns_x_in_eval, diagnosis="returned_input", book="ch09-inverted",
                  feedback="in evaluation mode x itself is returned; the statement asks for a copy (x.copy()), so that "
                           "what the caller does with out never changes x."),
-             "x modified in place": Mutant(
-                 _fwd_in_place, diagnosis="mutated_input", book="ch09-inverted",
-                 feedback="x is changed in place (x *= keep): the grader hands x and the mask over read-only. "
-                          "Return a new array."),
+             "x modified in place": Mutant(_fwd_in_place, diagnosis="mutated_input", book="ch09-inverted",
+                                           feedback=X_IN_PLACE),
          }),
     Part(id="dropout_forward_rng", points=1, function="dropout_forward", outputs=("out", "mask"),
          cases=sampling_cases, reference=sampling_reference, call=adapters.dropout_from_rng, forbid=FORBID,
@@ -601,6 +605,13 @@ PARTS = [
                  _rng_one_mask_per_example, book="ch09-thinned",
                  feedback="one keep/drop decision is drawn per example, for all its units; every unit of every "
                           "example is kept or dropped on its own: rng.random(x.shape) >= p."),
+             # the training-mode mistakes of Part 1 show here too
+             "no 1/(1 - p) scaling": Mutant(_fwd_no_scaling, book="ch09-inverted", feedback=NOT_SCALED),
+             "mask inverted (True = drop)": Mutant(_fwd_mask_inverted, book="ch09-thinned", feedback=MASK_INVERTED),
+             "mask not stored in the cache": Mutant(_fwd_mask_not_cached, book="ch09-inverted",
+                                                    feedback=MASK_NOT_CACHED),
+             "x modified in place": Mutant(_fwd_in_place, diagnosis="mutated_input", book="ch09-inverted",
+                                           feedback=X_IN_PLACE),
          }),
     Part(id="dropout_backward", points=2, function="dropout_backward", outputs=("dx",),
          cases=backward_cases, reference=backward_reference, call=adapters.dropout_backward, new_arrays=True,
@@ -678,26 +689,16 @@ PARTS = [
          cases=mlp_cases, reference=mlp_reference, call=adapters.mlp_given_masks, uses=("dropout_forward",),
          forbid=FORBID,
          mutants={
-             "dropout applied to the output scores": Mutant(
-                 _mlp_output_dropout, book="ch09-where",
-                 feedback="the scores are dropped out too; dropout goes on the input and on the hidden layers' "
-                          "outputs, never on the scores."),
+             "dropout applied to the output scores": Mutant(_mlp_output_dropout, book="ch09-where",
+                                                            feedback=OUTPUT_DROPPED),
              "no 1/(1 - p) scaling": Mutant(_mlp_no_scaling, book="ch09-inverted", feedback=MLP_NOT_SCALED),
              "1/(1 - p) scaling in evaluation mode": Mutant(
                  _mlp_scales_in_eval, book="ch09-inverted",
                  feedback="in evaluation mode the activations are divided by 1 - p; evaluation mode is the "
                           "deterministic network, with no dropout and no scaling."),
-             "p_input and p_hidden swapped": Mutant(
-                 _mlp_swapped_rates, book="ch09-where",
-                 feedback="the input is dropped with p_hidden and the hidden layers with p_input; p_input is the "
-                          "input's drop probability, p_hidden the hidden layers'."),
-             "no dropout on the input": Mutant(
-                 _mlp_no_input_dropout, book="ch09-where",
-                 feedback="the input x is not dropped out; dropout applies to the input of every layer, x (with "
-                          "p_input and masks[0]) included."),
-             "ReLU applied to the scores": Mutant(
-                 _mlp_relu_on_scores, book="ch09-where",
-                 feedback="a ReLU is applied to the output scores; the last layer is linear."),
+             "p_input and p_hidden swapped": Mutant(_mlp_swapped_rates, book="ch09-where", feedback=RATES_SWAPPED),
+             "no dropout on the input": Mutant(_mlp_no_input_dropout, book="ch09-where", feedback=INPUT_NOT_DROPPED),
+             "ReLU applied to the scores": Mutant(_mlp_relu_on_scores, book="ch09-where", feedback=RELU_ON_SCORES),
              "x modified in place": Mutant(
                  _mlp_in_place, diagnosis="mutated_input", book="ch09-where",
                  feedback="x is changed in place: the grader hands x, the parameters and the masks over read-only. "
@@ -729,5 +730,11 @@ PARTS = [
                  _rng_mlp_hidden_masks_first, book="ch09-where",
                  feedback="the masks are not drawn in the order of the layers (the hidden layers' before the "
                           "input's); draw each mask just before its dropout site, the input's first."),
+             # the mistakes of Part 5 show here too
+             "dropout applied to the output scores": Mutant(_mlp_output_dropout, book="ch09-where",
+                                                            feedback=OUTPUT_DROPPED),
+             "p_input and p_hidden swapped": Mutant(_mlp_swapped_rates, book="ch09-where", feedback=RATES_SWAPPED),
+             "no dropout on the input": Mutant(_mlp_no_input_dropout, book="ch09-where", feedback=INPUT_NOT_DROPPED),
+             "ReLU applied to the scores": Mutant(_mlp_relu_on_scores, book="ch09-where", feedback=RELU_ON_SCORES),
          }),
 ]
