@@ -248,7 +248,8 @@ def constant_factor(expected: np.ndarray, got: np.ndarray) -> float | None:
 def where_it_differs(expected: np.ndarray, got: np.ndarray, inputs: dict, *, rtol: float, atol: float) -> list[str]:
     """Facts about where ``got`` differs: only where an input is 0 / negative / positive, only in some rows."""
     with np.errstate(all="ignore"):
-        wrong = ~np.isclose(got, expected, rtol=rtol, atol=atol, equal_nan=True)
+        wrong = (got != expected if expected.dtype.kind != "f"
+                 else ~np.isclose(got, expected, rtol=rtol, atol=atol, equal_nan=True))
     if not wrong.any() or wrong.all():
         return []
     facts = []
@@ -266,19 +267,21 @@ def where_it_differs(expected: np.ndarray, got: np.ndarray, inputs: dict, *, rto
                     break
     if wrong.ndim >= 1 and wrong.shape[0] > 1:
         rows = np.flatnonzero(wrong.reshape(wrong.shape[0], -1).any(axis=1))
-        n = wrong.shape[0]
+        n, unit = wrong.shape[0], "row" if wrong.ndim > 1 else "entry"
         if len(rows) == 1 and rows[0] == n - 1:
-            facts.append("only the last row differs")
+            facts.append(f"only the last {unit} differs")
         elif len(rows) == 1 and rows[0] == 0:
-            facts.append("only the first row differs")
+            facts.append(f"only the first {unit} differs")
         elif len(rows) < n and np.array_equal(rows, np.arange(rows[0], n)) and rows[0] > 0:
-            facts.append(f"rows 1 to {rows[0]} are right; it differs from row {rows[0] + 1} on")
+            first = f"the first {unit}" if rows[0] == 1 else f"{unit.replace('entry', 'entrie')}s 1 to {rows[0]}"
+            facts.append(f"{first} {'is' if rows[0] == 1 else 'are'} right; it differs from {unit} {rows[0] + 1} on")
     return facts
 
 
 # -- matching the catalogue --------------------------------------------------------------------------
 def _agrees(student: CaseOutput, mutant: MutantOutcome, name: str, rtol: float, atol: float) -> bool:
-    """The student's output ``name`` (or their error) is what the mistake gives on this case."""
+    """The student's output ``name`` (or their error) is what the mistake gives on this case, within the same
+    tolerance the right answer must meet."""
     if student.error is not None or mutant.error is not None:
         return student.error is not None and mutant.error is not None and _same_error(student.error, mutant.error)
     got, want = student.outputs.get(name), mutant.outputs.get(name)
@@ -286,10 +289,8 @@ def _agrees(student: CaseOutput, mutant: MutantOutcome, name: str, rtol: float, 
         return False
     if want.dtype.kind != "f" or got.dtype.kind != "f":
         return bool(np.array_equal(got, want))
-    scale = _finite_max(want)
     with np.errstate(all="ignore"):
-        return bool(np.allclose(got, want, rtol=max(rtol, 1e-6), atol=max(atol, 1e-9 * max(scale, 1.0)),
-                                equal_nan=True))
+        return bool(np.allclose(got, want, rtol=rtol, atol=atol, equal_nan=True))
 
 
 def _same_error(a: str, b: str) -> bool:
@@ -304,29 +305,26 @@ def _same_error(a: str, b: str) -> bool:
 @dataclass
 class _Match:
     name: str
-    outputs: tuple            # the graded outputs it explains
-    cases: int                # failing cases it explains
+    everywhere: bool          # the student's results are the mistake's, in every case (right ones included)
+    outputs: tuple            # the wrong outputs it explains in every case
+    explained: tuple          # the failing cases it explains (every output)
     feedback: str
     book: str | None
-    explained: tuple = ()     # the failing cases it explains
 
 
 def match_catalogue(plan, cases, got, failing: list[int], wrong_outputs: dict, catalogue: dict) -> list[_Match]:
-    """Mistakes whose outputs agree with the student's in every case on the outputs the student got wrong."""
+    """How far each catalogued mistake agrees with the student's results."""
     matches = []
     for name, (feedback, book) in catalogue.items():
-        explained_outputs = []
-        for out_name, wrong_cases in wrong_outputs.items():
-            agree_all = all(_agrees(got[i], cases[i].mutants[name], out_name, plan.rtol, plan.atol)
-                            for i in range(len(got)) if name in cases[i].mutants)
-            if agree_all and any(name in cases[i].mutants for i in wrong_cases):
-                explained_outputs.append(out_name)
-        explained_cases = [i for i in failing if name in cases[i].mutants and
-                           all(_agrees(got[i], cases[i].mutants[name], o, plan.rtol, plan.atol)
-                               for o in plan.graded_outputs)]
-        if explained_outputs or explained_cases:
-            matches.append(_Match(name, tuple(explained_outputs), len(explained_cases), feedback, book,
-                                  tuple(explained_cases)))
+        if not all(name in c.mutants for c in cases[:len(got)]):
+            continue
+        agree = {(i, o): _agrees(got[i], cases[i].mutants[name], o, plan.rtol, plan.atol)
+                 for i in range(len(got)) for o in plan.graded_outputs}
+        everywhere = all(agree.values())
+        outputs = tuple(o for o in wrong_outputs if all(agree[i, o] for i in range(len(got))))
+        explained = tuple(i for i in failing if all(agree[i, o] for o in plan.graded_outputs))
+        if everywhere or outputs or explained:
+            matches.append(_Match(name, everywhere, outputs, explained, feedback, book))
     return matches
 
 
@@ -422,43 +420,37 @@ def _explain_by_catalogue(matches, wrong, errors, failing, label, messages, diag
     cases it explains when it explains only some)."""
     if not matches:
         return set(), set()
-    explained = set()
-    targets = set(wrong) | ({"*error*"} if errors else set())
-    full = [m for m in matches if m.cases == len(failing)]
-    if full:
-        texts = list(dict.fromkeys(m.feedback for m in full))
-        if len(texts) == 1:
-            messages.append(f"This is a known mistake: {texts[0]}")
-        else:
-            messages.append("Your results match several known mistakes (they give the same values on these "
-                            "inputs): " + " — or — ".join(texts))
-        for m in full:
-            diagnoses.append(f"mutant:{m.name}")
+
+    def name(ms, prefix="mutant"):
+        for m in ms:
+            diagnoses.append(f"{prefix}:{m.name}")
             if m.book and m.book not in book:
                 book.append(m.book)
-        return targets, set()
-    by_output = {}
+        return " — or — ".join(dict.fromkeys(m.feedback for m in ms))
+
+    full = [m for m in matches if m.everywhere]
+    if full:
+        texts = name(full)
+        if len(full) == 1 or len({m.feedback for m in full}) == 1:
+            messages.append(f"This is a known mistake: {texts}")
+        else:
+            messages.append("Your results match several known mistakes (they give the same values on these "
+                            f"inputs): {texts}")
+        return set(wrong) | ({"*error*"} if errors else set()), set()
+    by_output: dict = {}
     for m in matches:
         for o in m.outputs:
             by_output.setdefault(o, []).append(m)
-    if by_output and len(by_output) == len(wrong) and not errors:
-        for o, ms in by_output.items():
-            texts = list(dict.fromkeys(m.feedback for m in ms))
-            messages.append(f"For {o}, this is a known mistake: " + " — or — ".join(texts))
-            for m in ms:
-                diagnoses.append(f"mutant:{m.name}")
-                if m.book and m.book not in book:
-                    book.append(m.book)
+    if by_output and not errors:
         if len(by_output) > 1:
-            messages.insert(len(messages) - len(by_output), "Several mistakes at once:")
+            messages.append("Several mistakes at once:")
+        for o, ms in by_output.items():
+            messages.append(f"For {o}, this is a known mistake: {name(ms)}")
         return set(by_output), set()
-    best = max(matches, key=lambda m: m.cases)
-    if best.cases:
-        messages.append(f"In {best.cases} of the {len(failing)} failing {label} cases your results match a known "
-                        f"mistake: {best.feedback}")
-        diagnoses.append(f"partly:{best.name}")
-        if best.book and best.book not in book:
-            book.append(best.book)
+    best = max(matches, key=lambda m: len(m.explained))
+    if best.explained:
+        messages.append(f"In {len(best.explained)} of the {len(failing)} failing {label} cases your results match a "
+                        f"known mistake: {name([best], 'partly')}")
         return set(), set(best.explained)
     return set(), set()
 
@@ -483,6 +475,13 @@ def _generic(name, items, cases, got, plan, total, label, diagnoses, others=Fals
         if f is not None:
             diagnoses.append(f.code)
             return line + f". {f.text()}."
+    if first_msg.endswith("wrong values") and cases[first_case].expected[name].dtype.kind != "f":
+        expected, out = cases[first_case].expected[name], got[first_case].outputs[name]
+        wrong_at = np.argwhere(out != expected)
+        where = f" first at index {tuple(int(i) for i in wrong_at[0])}" if len(wrong_at) and out.ndim else ""
+        facts = where_it_differs(expected, out, cases[first_case].inputs, rtol=0.0, atol=0.0)
+        return (line + f". No specific cause was found. In case {first_case + 1}, {len(wrong_at)} of {out.size} "
+                f"entries differ (compared exactly){where}" + ("; " + "; ".join(facts) if facts else "") + ".")
     if first_msg.endswith("wrong values"):
         expected, out = cases[first_case].expected[name], got[first_case].outputs[name]
         excess, index = tolerance_excess(expected, out, rtol=plan.rtol, atol=plan.atol)

@@ -253,20 +253,21 @@ def judge(g: _Grading) -> None:
 
 def name_earlier_causes(g: _Grading) -> None:
     """A part that calls the student's function of another part which failed: say so (it may be the cause)."""
-    graded = {p.function: p for p in g.job.plans}
+    grading: dict = {}
+    for p in g.job.plans:
+        grading.setdefault(p.function, []).append(p)
     for plan in g.job.plans:
         verdict = g.verdicts.get(plan.id)
         if verdict is None or verdict.status == "passed":
             continue
         calls = set(g.worker.functions.get(plan.function, {}).get("calls", [])) | set(plan.uses)
-        for name in sorted(calls):
-            other = graded.get(name)
-            if other is None or other.id == plan.id:
-                continue
-            theirs = g.verdicts.get(other.id)
-            if theirs is not None and theirs.status != "passed":
-                verdict.messages.append(f"{plan.function} calls your {name} (part {other.id}), which is wrong "
-                                        f"too: fix {other.id} first — this part may then pass as well.")
+        for name in sorted(calls - {plan.function}):
+            wrong = [o.id for o in grading.get(name, []) if o.id != plan.id and
+                     g.verdicts.get(o.id) is not None and g.verdicts[o.id].status != "passed"]
+            if wrong:
+                parts = " and ".join(wrong)
+                verdict.messages.append(f"{plan.function} calls your {name} (graded in {parts}), which is wrong too: "
+                                        f"fix {parts} first — this part may then pass as well.")
 
 
 def note_refused_imports(g: _Grading) -> None:

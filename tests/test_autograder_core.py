@@ -719,3 +719,29 @@ def test_a_list_of_arrays_travels_as_one_flat_vector_and_comes_back_checked():
         harness.pack_arrays(views[:2], views, "grads")
     with pytest.raises(TypeError, match=r"l2_penalty must return a pair \(value, grads\)"):
         harness.returned_pair(1.0, "l2_penalty", "(value, grads)")
+
+
+def test_a_mistake_that_contradicts_a_case_the_student_got_right_is_not_named_as_the_cause(rng):
+    x0, x1 = rng.standard_normal((3, 2)), rng.standard_normal((3, 2))
+    cases = [CaseData(inputs={"x": x0}, expected={"out": x0}, mutants={"X": MutantOutcome(outputs={"out": 5 + x0})}),
+             CaseData(inputs={"x": x1}, expected={"out": x1}, mutants={"X": MutantOutcome(outputs={"out": 2 * x1})})]
+    got = [CaseOutput(outputs={"out": x0}), CaseOutput(outputs={"out": 2 * x1})]
+    v = compare.judge_part(Plan(), cases, got, catalogue={"X": ("the X mistake", None)})
+    assert "mutant:X" not in v.diagnoses and "partly:X" in v.diagnoses
+
+
+def test_integer_outputs_are_described_as_compared_exactly():
+    case = CaseData(inputs={"losses": np.arange(6.0)}, expected={"out": np.array([3, 5])})
+    v = compare.judge_part(Plan(), [case], [CaseOutput(outputs={"out": np.array([3, 6])})])
+    text = v.messages[0]
+    assert "1 of 2 entries differ (compared exactly) first at index (1,)" in text and "tolerance" not in text
+    assert "only the last entry differs" in text
+
+
+def test_new_arrays_are_required_of_the_students_function_even_behind_an_adapter():
+    adapters = harness.load_adapters({}, {"p__call": "def p__call(student, x):\n    return student.f(x) * 1.0\n"})
+    part = {"function": "f", "call_name": "p__call", "new_arrays": True}
+    fn = harness.make_caller(part, {"f": lambda x: x}, adapters)
+    assert "returned its input array" in harness.call_case(fn, {"x": np.ones(3)}, ["out"])[1]
+    fn = harness.make_caller(part, {"f": lambda x: x.copy()}, adapters)
+    assert harness.call_case(fn, {"x": np.ones(3)}, ["out"])[1] is None

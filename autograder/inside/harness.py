@@ -46,16 +46,29 @@ def part_meta_file(part_id: str) -> str:
 
 
 class StudentFunctions:
-    """Attribute access to the student's namespace (what a part's ``call`` adapter receives)."""
+    """Attribute access to the student's namespace (what a part's ``call`` adapter receives). Where the part's
+    statement asks for new arrays, the graded function comes wrapped: what it returns is checked against
+    its own arguments, whatever the adapter does with it."""
 
-    def __init__(self, namespace):
-        self._namespace = namespace
+    def __init__(self, namespace, part=None):
+        self._namespace, self._part = namespace, part or {}
 
     def __getattr__(self, name):
         try:
-            return self._namespace[name]
+            fn = self._namespace[name]
         except KeyError:
             raise NameError(f"name {name!r} is not defined in the notebook") from None
+        if name == self._part.get("function") and self._part.get("new_arrays") and callable(fn):
+            return _checking_new_arrays(fn, name)
+        return fn
+
+
+def _checking_new_arrays(fn, name):
+    def checked(*args, **kwargs):
+        returned = fn(*args, **kwargs)
+        require_new_arrays(returned, [*args, *kwargs.values()], name)
+        return returned
+    return checked
 
 
 # -- for the ``call`` adapters of grading specs ---------------------------------------------------------
@@ -97,6 +110,7 @@ def require_new_arrays(returned, inputs, function: str) -> None:
     for a new array."""
     values = returned if isinstance(returned, (tuple, list)) else [returned]
     arrays = [a for a in inputs if isinstance(a, np.ndarray)]
+    arrays += [x for a in inputs if isinstance(a, (tuple, list)) for x in a if isinstance(x, np.ndarray)]
     for value in values:
         for item in (value if isinstance(value, (tuple, list)) else [value]):
             if isinstance(item, np.ndarray) and any(np.shares_memory(item, a) for a in arrays):
@@ -106,7 +120,7 @@ def require_new_arrays(returned, inputs, function: str) -> None:
 
 def make_caller(part: dict, namespace, adapters: dict) -> callable:
     """A callable taking the case's inputs as keywords: the adapter when the part has one."""
-    student = StudentFunctions(namespace)
+    student = StudentFunctions(namespace, part)
     if part.get("call_name"):
         adapter = adapters[part["call_name"]]
         return lambda **inputs: adapter(student, **inputs)
@@ -115,13 +129,7 @@ def make_caller(part: dict, namespace, adapters: dict) -> callable:
         raise NameError(f"function {part['function']!r} is not defined in the notebook")
     if not callable(fn):
         raise TypeError(f"{part['function']} is a {type(fn).__name__}, not a function")
-    if part.get("new_arrays"):
-        def checked(**inputs):
-            returned = fn(**inputs)
-            require_new_arrays(returned, inputs.values(), part["function"])
-            return returned
-        return checked
-    return fn
+    return _checking_new_arrays(fn, part["function"]) if part.get("new_arrays") else fn
 
 
 def load_adapters(helpers: dict, calls: dict) -> dict:
