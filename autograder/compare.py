@@ -311,11 +311,16 @@ class _Match:
 
 
 def match_catalogue(plan, cases, got, failing: list[int], wrong_outputs: dict, catalogue: dict) -> list[_Match]:
-    """Mistakes whose outputs agree with the student's in every case on the outputs the student got wrong."""
+    """Mistakes whose outputs agree with the student's in every case on the outputs the student got wrong
+    (and, to explain an output on its own, on those the student got right: a mistake that would have
+    broken a right output is not the student's)."""
+    right_outputs = [o for o in plan.graded_outputs if o not in wrong_outputs]
     matches = []
     for name, (feedback, book) in catalogue.items():
         explained_outputs = []
-        for out_name, wrong_cases in wrong_outputs.items():
+        spares_right = all(_agrees(got[i], cases[i].mutants[name], o, plan.rtol, plan.atol)
+                           for i in range(len(got)) if name in cases[i].mutants for o in right_outputs)
+        for out_name, wrong_cases in (wrong_outputs.items() if spares_right else ()):
             agree_all = all(_agrees(got[i], cases[i].mutants[name], out_name, plan.rtol, plan.atol)
                             for i in range(len(got)) if name in cases[i].mutants)
             if agree_all and any(name in cases[i].mutants for i in wrong_cases):
