@@ -29,8 +29,9 @@ SECRET_ENV = "AUTOGRADER_SECRET"
 COURSE_ENV = "AUTOGRADER_COURSE"
 DB_URL_ENV = "AUTOGRADER_DB_URL"
 SPEC_FILENAME = "grading.py"
+ADAPTERS_FILENAME = "adapters.py"      # a spec's kernel-safe helper module (autograder.spec)
 # nbgrader copies everything in solutions/<assignment>/ into the release except these.
-RELEASE_IGNORE = (".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", SPEC_FILENAME)
+RELEASE_IGNORE = (".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", SPEC_FILENAME, ADAPTERS_FILENAME)
 
 _PACKAGE_PARENT = Path(__file__).resolve().parent.parent
 
