@@ -415,27 +415,30 @@ def _numgrad_forward(f, x, h=1e-5):
     return grad
 
 
-def _numgrad_not_restored(f, x, h=1e-5):
+def _centered(f, x, h, *, denominator=2.0, restore="exact"):
+    """Centered differences one entry at a time, with one switch per typical mistake. ``restore``:
+    "exact" (write the old value back), "by arithmetic" (add h back) or "never"."""
     grad = np.zeros_like(x)
     for ix in np.ndindex(x.shape):
+        old = x[ix]
         x[ix] += h
         f_plus = f(x)
         x[ix] -= 2 * h
         f_minus = f(x)
-        grad[ix] = (f_plus - f_minus) / (2 * h)
+        if restore == "exact":
+            x[ix] = old
+        elif restore == "by arithmetic":
+            x[ix] += h                   # not always the float x held before
+        grad[ix] = (f_plus - f_minus) / (denominator * h)
     return grad
+
+
+def _numgrad_not_restored(f, x, h=1e-5):
+    return _centered(f, x, h, restore="never")
 
 
 def _numgrad_restored_by_arithmetic(f, x, h=1e-5):
-    grad = np.zeros_like(x)
-    for ix in np.ndindex(x.shape):
-        x[ix] += h
-        f_plus = f(x)
-        x[ix] -= 2 * h
-        f_minus = f(x)
-        x[ix] += h                       # not always the float x held before
-        grad[ix] = (f_plus - f_minus) / (2 * h)
-    return grad
+    return _centered(f, x, h, restore="by arithmetic")
 
 
 def _numgrad_perturbs_a_copy(f, x, h=1e-5):
@@ -449,31 +452,11 @@ def _numgrad_perturbs_a_copy(f, x, h=1e-5):
 
 
 def _numgrad_divides_by_h(f, x, h=1e-5):
-    grad = np.zeros_like(x)
-    for ix in np.ndindex(x.shape):
-        old = x[ix]
-        x[ix] = old + h
-        f_plus = f(x)
-        x[ix] = old - h
-        f_minus = f(x)
-        x[ix] = old
-        grad[ix] = (f_plus - f_minus) / h
-    return grad
+    return _centered(f, x, h, denominator=1.0)
 
 
 def _numgrad_large_h(f, x, h=1e-5):
-    # h = 1e-2 "to be safe from rounding": the O(h^2) truncation error is now ~1e-5.
-    grad = np.zeros_like(x)
-    h = 1e-2
-    for ix in np.ndindex(x.shape):
-        old = x[ix]
-        x[ix] = old + h
-        f_plus = f(x)
-        x[ix] = old - h
-        f_minus = f(x)
-        x[ix] = old
-        grad[ix] = (f_plus - f_minus) / (2 * h)
-    return grad
+    return _centered(f, x, 1e-2)         # "to be safe from rounding": the O(h^2) truncation error is now ~1e-5
 
 
 def _numgrad_first_axis_only(f, x, h=1e-5):
