@@ -213,6 +213,26 @@ def test_a_string_where_a_number_is_expected_is_judged_wrong_by_its_dtype():
     assert message == "out: dtype <U4, expected a float array"
 
 
+def test_a_diagnosis_part_with_two_dimensional_inputs_gets_string_references_compared_exactly():
+    """A decision part (curves of several runs in, one diagnosis per run out): the reference is a string
+    array, no 'other axis' alternative is computed for it, and only the exact strings pass."""
+    def verdicts(curves):
+        return np.array(["diverges" if row[-1] > row[0] else "converges" for row in curves.numpy()])
+
+    part = Part(id="verdicts", points=1, function="verdicts", cases=lambda rng: [{"curves": rng.random((3, 5))}],
+                reference=verdicts)
+    case = references.make_inputs(part, np.random.default_rng(0))[0]
+    expected = references.reference_outputs(part, case, "cpu")["out"]
+    assert expected.dtype.kind == "U" and references._wrong_axis(part, case, "cpu", {"out": expected}) is None
+    data = CaseData(inputs=case, expected={"out": expected})
+    right, _, _ = harness.call_case(lambda curves: list(expected), case, ["out"])
+    wrong, _, _ = harness.call_case(lambda curves: ["converges"] * 3 if expected[0] == "diverges"
+                                    else ["diverges"] * 3, case, ["out"])
+    assert check_output("out", data, CaseOutput(outputs=right), rtol=1e-7, atol=0.0) == (None, None)
+    assert check_output("out", data, CaseOutput(outputs=wrong), rtol=1e-7, atol=0.0)[0].startswith(
+        "out: not the right answer")
+
+
 def test_harness_reports_exceptions_and_wrong_tuples_as_messages():
     def boom(x):
         raise ValueError("shapes do not match")
@@ -245,10 +265,16 @@ def test_record_is_a_no_op_outside_a_grading_run():
     assert harness.record("softmax", lambda x: x) is None
 
 
+def write_inputs(directory, inputs):
+    blob, index = harness.pack_inputs(inputs)
+    (directory / harness.INPUTS_BLOB).write_bytes(blob)
+    (directory / harness.INPUTS_INDEX).write_text(json.dumps(index))
+
+
 def test_inputs_are_mapped_read_only_and_cannot_be_made_writable(tmp_path, rng):
     x = rng.standard_normal((3, 4))
-    np.save(tmp_path / "x.npy", x)
-    view = harness.read_only_array(str(tmp_path / "x.npy"))
+    write_inputs(tmp_path, {"p": [{"x": x, "y": np.arange(5)}]})
+    view = harness.Inputs(str(tmp_path)).array("p", 0, "x")
     assert np.array_equal(view, x) and not view.flags.writeable
     with pytest.raises(ValueError, match="read-only"):
         view[0, 0] = 1.0
@@ -256,17 +282,19 @@ def test_inputs_are_mapped_read_only_and_cannot_be_made_writable(tmp_path, rng):
         view.setflags(write=True)
     _, error, _ = harness.call_case(lambda x: x.__imul__(2), {"x": view}, ["out"])
     assert "read-only" in error
+    assert harness.Inputs(str(tmp_path)).array("p", 0, "y").tolist() == [0, 1, 2, 3, 4]
 
 
 def test_scalar_and_string_options_reach_the_function_as_python_values(tmp_path):
     part = {"function": "f", "outputs": ["out"], "inputs": ["x", "p", "mode", "training"], "n_cases": 1,
             "call_name": None, "writable_inputs": False, "new_arrays": False}
-    for name, value in {"x": np.ones(2), "p": np.asarray(0.5), "mode": np.asarray("tanh"),
-                        "training": np.asarray(True)}.items():
-        np.save(tmp_path / harness.input_file("p1", 0, name), value)
+    write_inputs(tmp_path, {"p1": [{"x": np.ones(2), "p": np.asarray(0.5), "mode": np.asarray("tanh"),
+                                    "training": np.asarray(True)}]})
     args = harness.Job(str(tmp_path), str(tmp_path), {"p1": part}, {}).load_inputs("p1", 0)
     assert type(args["p"]) is float and args["mode"] == "tanh" and args["training"] is True
     assert isinstance(args["x"], np.ndarray) and not args["x"].flags.writeable
+    writable = harness.Job(str(tmp_path), str(tmp_path), {"p1": {**part, "writable_inputs": True}}, {})
+    assert writable.load_inputs("p1", 0)["x"].flags.writeable
 
 
 def test_returning_an_input_where_a_new_array_is_asked_for_is_an_error():
