@@ -321,7 +321,9 @@ def match_catalogue(plan, cases, got, failing: list[int], wrong_outputs: dict, c
         agree = {(i, o): _agrees(got[i], cases[i].mutants[name], o, plan.rtol, plan.atol)
                  for i in range(len(got)) for o in plan.graded_outputs}
         everywhere = all(agree.values())
-        outputs = tuple(o for o in wrong_outputs if all(agree[i, o] for i in range(len(got))))
+        # to explain a wrong output on its own, the mistake must also spare the outputs the student got right
+        spares_right = all(agree[i, o] for i in range(len(got)) for o in plan.graded_outputs if o not in wrong_outputs)
+        outputs = tuple(o for o in wrong_outputs if spares_right and all(agree[i, o] for i in range(len(got))))
         explained = tuple(i for i in failing if all(agree[i, o] for o in plan.graded_outputs))
         if everywhere or outputs or explained:
             matches.append(_Match(name, everywhere, outputs, explained, feedback, book))

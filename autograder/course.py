@@ -24,12 +24,12 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from .limits import Limits
-from .spec import ADAPTERS_FILENAME
 
 SECRET_ENV = "AUTOGRADER_SECRET"
 COURSE_ENV = "AUTOGRADER_COURSE"
 DB_URL_ENV = "AUTOGRADER_DB_URL"
 SPEC_FILENAME = "grading.py"
+ADAPTERS_FILENAME = "adapters.py"      # a spec's kernel-safe helper module (autograder.spec)
 # nbgrader copies everything in solutions/<assignment>/ into the release except these (the spec and
 # its adapters grade; they are never released).
 RELEASE_IGNORE = (".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", SPEC_FILENAME, ADAPTERS_FILENAME)

@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import compare
+from .course import ADAPTERS_FILENAME
 
 GRADE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 IGNORED_OUTPUT = "_"
-ADAPTERS_FILENAME = "adapters.py"      # a spec's kernel-safe helper module (numpy and the stdlib only)
 ADAPTERS_MODULE = "adapters"           # its name in the student's process
 
 

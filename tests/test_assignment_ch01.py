@@ -49,17 +49,27 @@ def test_perceptron_references_agree_with_mlp_lib_perceptron(spec):
         np.testing.assert_array_equal(unit.coef, w.numpy())
 
 
-def test_perceptron_cases_exercise_the_step_at_zero_and_both_endings(spec):
-    """Hidden cases must contain points with z == 0, runs that converge and runs that do not."""
-    rng = np.random.default_rng(3)
-    predict_cases = spec.part("perceptron_predict").cases(rng)
-    assert any(((c["X"] @ c["w"][:-1] + c["w"][-1]) == 0).any() for c in predict_cases)
+def test_every_predict_case_has_ties_and_points_whose_label_depends_on_the_bias(spec):
+    """The step's value at 0 and the bias are graded in every case, whatever the secret."""
+    for seed in range(5):
+        for c in spec.part("perceptron_predict").cases(np.random.default_rng(seed)):
+            z = c["X"] @ c["w"][:-1] + c["w"][-1]
+            without_bias = c["X"] @ c["w"][:-1]
+            assert (z == 0).any(), "no point on the boundary"
+            assert ((z > 0) != (without_bias > 0)).any(), "no label depends on the bias"
+            assert c["w"][0] != c["w"][-1]
+
+
+def test_training_cases_converge_at_once_later_and_never(spec):
+    """Hidden runs stop after one epoch (all labels 0), after several, or run every epoch."""
     train = spec.part("perceptron_train")
-    endings = []
-    for case in train.cases(rng):
+    lengths = []
+    for case in train.cases(np.random.default_rng(3)):
         _, mistakes = train.reference(*(torch.tensor(case[k]) for k in ("X", "y", "epochs", "lr")))
-        endings.append(int(mistakes[-1]) == 0)
-    assert any(endings) and not all(endings)
+        lengths.append((len(mistakes), int(mistakes[-1]) == 0, int(case["epochs"])))
+    assert (1, True, lengths[-1][2]) in lengths
+    assert any(n > 1 and converged for n, converged, _ in lengths)
+    assert any(n == epochs and not converged for n, converged, epochs in lengths)
 
 
 def test_mlp_reference_matches_a_torch_sequential_built_through_interop(spec):
@@ -81,6 +91,101 @@ def test_mlp_reference_matches_a_torch_sequential_built_through_interop(spec):
             want = model(torch.tensor(case["x"])).numpy()
         got = part.reference(*(torch.tensor(case[n]) for n in ("x", "dims", "theta"))).numpy()
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+# -- bugs the catalogue does not hold (written after reading it) ----------------------------------------
+def _predict_sign_of_z(X, w):
+    return np.sign(X @ w[:-1] + w[-1]).astype(np.int64)          # -1 / 0 / +1
+
+
+def _train_cumulative_mistakes(X, y, *, epochs, lr=1.0):
+    Xa = np.hstack([X, np.ones((X.shape[0], 1))])
+    w, total, mistakes = np.zeros(Xa.shape[1]), 0, []
+    for _ in range(epochs):
+        before = total
+        for x_i, y_i in zip(Xa, y):
+            err = y_i - int(x_i @ w > 0)
+            if err:
+                w = w + lr * err * x_i
+                total += 1
+        mistakes.append(total)                                  # a running total, not this epoch's count
+        if total == before:
+            break
+    return w, np.array(mistakes, dtype=np.int64)
+
+
+def _train_frozen_bias_and_no_early_stop(X, y, *, epochs, lr=1.0):
+    Xa = np.hstack([X, np.ones((X.shape[0], 1))])
+    w, mistakes = np.zeros(Xa.shape[1]), []
+    for _ in range(epochs):                                     # two bugs: never stops early...
+        count = 0
+        for x_i, y_i in zip(Xa, y):
+            err = y_i - int(x_i @ w > 0)
+            if err:
+                w[:-1] = w[:-1] + lr * err * x_i[:-1]           # ...and never moves the bias
+                count += 1
+        mistakes.append(count)
+    return w, np.array(mistakes, dtype=np.int64)
+
+
+def _affine_bias_subtracted(x, W, b):
+    return x @ W - b
+
+
+def _softmax_normalised_by_the_batch_total(x):
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum()
+
+
+def _softmax_no_shift_and_columns(x):
+    e = np.exp(x)                                               # two bugs: no shift, and columns
+    return e / e.sum(axis=0, keepdims=True)
+
+
+def _sigmoid_where_of_both_forms(x):
+    return np.where(x >= 0, 1.0 / (1.0 + np.exp(-x)), np.exp(x) / (1.0 + np.exp(x)))
+
+
+def _mlp_relu_before_each_layer(x, params):
+    h = x
+    for W, b in params:
+        h = np.maximum(h, 0.0) @ W + b
+    return h
+
+
+def _affine_forgets_the_bias(x, W, b):
+    return x @ W
+
+
+def _mlp_through_affine_forward(x, params):
+    h = x
+    for i, (W, b) in enumerate(params):
+        h = _affine_forgets_the_bias(h, W, b)                   # the student's own Part 3, which forgets b
+        if i < len(params) - 1:
+            h = np.maximum(h, 0.0)
+    return h
+
+
+UNCATALOGUED = [
+    support.Bug("perceptron_predict", "labels from np.sign(z): -1, 0, +1", _predict_sign_of_z),
+    support.Bug("perceptron_train", "mistakes as a running total over the epochs", _train_cumulative_mistakes),
+    support.Bug("perceptron_train", "two bugs: the bias never moves and training never stops early",
+                _train_frozen_bias_and_no_early_stop,    # w is exactly the catalogued frozen bias
+                may_name=frozenset({"bias never updated"})),
+    support.Bug("affine_forward", "the bias subtracted", _affine_bias_subtracted),
+    support.Bug("sigmoid", "np.where with both naive forms: right values, overflow warnings",
+                _sigmoid_where_of_both_forms, may_name=frozenset({"exp overflows (numpy warns)"})),
+    support.Bug("softmax", "normalised by the total of the whole batch", _softmax_normalised_by_the_batch_total),
+    support.Bug("softmax", "two bugs: no max shift, and normalised over columns", _softmax_no_shift_and_columns),
+    support.Bug("mlp_forward", "ReLU before each layer instead of after", _mlp_relu_before_each_layer),
+    support.Bug("mlp_forward", "two bugs in two parts: mlp_forward calls an affine_forward without bias",
+                fn_of={"mlp_forward": _mlp_through_affine_forward, "affine_forward": _affine_forgets_the_bias},
+                may_name=frozenset({"no biases"})),
+]
+
+
+def test_bugs_the_catalogue_does_not_hold_are_never_wrongly_named(spec, hidden_cases, solution):
+    support.assert_uncatalogued_bugs_are_never_wrongly_named(spec, hidden_cases, solution, UNCATALOGUED)
 
 
 # -- what every assignment must prove (tests/assignment_support.py) -----------------------------------

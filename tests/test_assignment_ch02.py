@@ -173,6 +173,24 @@ def test_step_cases_vary_the_learning_rate_and_include_tiny_gradients(spec):
     assert nesterov == {True, False}
 
 
+def test_fresh_state_cases_hold_a_parameter_whose_gradient_is_always_zero(spec):
+    """Where the accumulator starts at 0 and a gradient stays 0, only eps keeps the step from 0 / 0."""
+    for pid, key in (("adagrad_step", "sum_sq"), ("rmsprop_step", "square_avg"), ("adam_step", "v")):
+        for seed in range(5):
+            fresh = [c for c in spec.part(pid).cases(np.random.default_rng(seed)) if not c[key].any()]
+            assert len(fresh) >= 2
+            for c in fresh:
+                dead = (c["grads"] == 0).all(axis=0)
+                assert dead.any() and not dead.all(), f"{pid}: no parameter whose gradient is always 0"
+
+
+def test_adam_mid_run_cases_keep_both_bias_corrections_visible(spec):
+    """beta1**t stays above 0.08 on mid-run cases, so correcting m (or not) always changes the step."""
+    for seed in range(5):
+        for c in spec.part("adam_step").cases(np.random.default_rng(seed)):
+            assert float(c["beta1"]) ** int(c["t"]) >= 0.08
+
+
 def test_classic_momentum_matches_torch_while_the_learning_rate_is_constant(spec):
     """The book's claim: Sutskever's form gives torch's iterates for a constant lr (velocity scaled by -lr)."""
     part = spec.part("sgd_momentum_step")
@@ -188,6 +206,70 @@ def test_classic_momentum_matches_torch_while_the_learning_rate_is_constant(spec
                                          torch.tensor(0.9), torch.tensor(nesterov))
         np.testing.assert_allclose(mine, ref_traj[-1].numpy(), rtol=1e-12)
         np.testing.assert_allclose(state["velocity"], -0.05 * ref_v.numpy(), rtol=1e-12)
+
+
+# -- bugs the catalogue does not hold (written after reading it) ----------------------------------------
+def _gd_losses_as_sums(X, y, *, lr, steps):
+    n, d = X.shape
+    w, b, losses = np.zeros(d), 0.0, []
+    for _ in range(steps):
+        r = X @ w + b - y
+        losses.append(np.sum(r ** 2))                       # the loss as a sum; the gradients are right
+        w, b = w - lr * 2.0 / n * (X.T @ r), b - lr * 2.0 / n * r.sum()
+    losses.append(np.sum((X @ w + b - y) ** 2))
+    return w, b, np.array(losses)
+
+
+def _mb_labels_not_shuffled(X, y, *, batch_size, rng):
+    perm = rng.permutation(len(X))
+    for start in range(0, len(X), batch_size):
+        yield X[perm[start:start + batch_size]], y[start:start + batch_size]
+
+
+def _momentum_lr_in_velocity_torch_sign(w, dw, state, *, lr, momentum, nesterov=False):
+    v = momentum * state["velocity"] + lr * dw
+    return w - (lr * dw + momentum * v if nesterov else v), {"velocity": v}
+
+
+def _adagrad_eps_inside_and_no_accumulation(w, dw, state, *, lr, eps=1e-10):
+    s = dw ** 2                                              # two bugs: no sum, and eps inside the root
+    return w - lr * dw / np.sqrt(s + eps), {"sum_sq": s}
+
+
+def _rmsprop_steps_with_the_old_average(w, dw, state, *, lr, alpha=0.99, eps=1e-8):
+    v_old = state["square_avg"]
+    return w - lr * dw / (np.sqrt(v_old) + eps), {"square_avg": alpha * v_old + (1 - alpha) * dw ** 2}
+
+
+def _adam_betas_swapped(w, dw, state, *, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    t = state["t"] + 1
+    m = beta2 * state["m"] + (1 - beta2) * dw
+    v = beta1 * state["v"] + (1 - beta1) * dw ** 2
+    return w - lr * (m / (1 - beta2 ** t)) / (np.sqrt(v / (1 - beta1 ** t)) + eps), {"t": t, "m": m, "v": v}
+
+
+def _adam_no_correction_and_eps_inside(w, dw, state, *, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    t = state["t"] + 1
+    m = beta1 * state["m"] + (1 - beta1) * dw
+    v = beta2 * state["v"] + (1 - beta2) * dw ** 2
+    return w - lr * m / np.sqrt(v + eps), {"t": t, "m": m, "v": v}
+
+
+UNCATALOGUED = [
+    support.Bug("linear_regression_gd", "losses recorded as sums of squares (gradients right)", _gd_losses_as_sums),
+    support.Bug("minibatches", "X shuffled, y left in its order", _mb_labels_not_shuffled),
+    support.Bug("sgd_momentum_step", "lr inside the velocity, with torch's sign", _momentum_lr_in_velocity_torch_sign),
+    support.Bug("adagrad_step", "two bugs: no accumulation, and eps inside the root",
+                _adagrad_eps_inside_and_no_accumulation,    # sum_sq is exactly the catalogued non-accumulation
+                may_name=frozenset({"no accumulation (current gradient only)"})),
+    support.Bug("rmsprop_step", "the step uses the old average, updated afterwards", _rmsprop_steps_with_the_old_average),
+    support.Bug("adam_step", "beta1 and beta2 swapped", _adam_betas_swapped),
+    support.Bug("adam_step", "two bugs: no bias correction, and eps inside the root", _adam_no_correction_and_eps_inside),
+]
+
+
+def test_bugs_the_catalogue_does_not_hold_are_never_wrongly_named(spec, hidden_cases, solution):
+    support.assert_uncatalogued_bugs_are_never_wrongly_named(spec, hidden_cases, solution, UNCATALOGUED)
 
 
 # -- what every assignment must prove (tests/assignment_support.py) -----------------------------------

@@ -114,20 +114,32 @@ class _MlpLibStudent:
 def test_numerical_gradient_adapter_functions_are_the_references_functions(spec):
     """The numpy functions sent to the student's process and the torch ones of the reference are
     the same functions: mlp_lib's centered differences of the former match torch's autograd of the
-    latter to the accuracy of h = 1e-5, and the grading tolerance leaves a margin."""
+    latter to the accuracy of h = 1e-5, the grading tolerance leaves a margin, and mlp_lib (which
+    perturbs x in place and writes each old value back) leaves x exactly as it was."""
     part = spec.part("numerical_gradient")
     cases = part.cases(np.random.default_rng(5))
-    assert sorted(int(c["which"]) for c in cases) == [0, 1, 2, 3]
+    assert len({c["function"] for c in cases}) == 4, "each of the four functions is graded"
     assert any(c["x"].ndim > 1 for c in cases), "inputs of several dimensions catch loops over axis 0 only"
+    assert {c["reads_x"] for c in cases} == {True, False}, "some functions must read x itself"
     for case in cases:
         x = case["x"].copy()
-        numeric, again = part.call(_MlpLibStudent(), x, case["which"])
+        numeric, changed = part.call(_MlpLibStudent(), x, case["function"], case["reads_x"])
         np.testing.assert_array_equal(x, case["x"])
-        exact, exact_again = (t.numpy() for t in part.reference(**tensors(case)))
-        np.testing.assert_array_equal(exact, exact_again)
-        for got in (numeric, again):
-            assert np.allclose(got, exact, rtol=part.rtol / 10, atol=part.atol / 10), \
-                f"function {int(case['which'])}: finite differences {got} vs autograd {exact}"
+        assert not changed.any()
+        exact = part.reference(torch.tensor(case["x"]), case["function"], torch.tensor(case["reads_x"]))[0].numpy()
+        assert np.allclose(numeric, exact, rtol=part.rtol / 10, atol=part.atol / 10), \
+            f"{case['function']}: finite differences {numeric} vs autograd {exact}"
+
+
+def test_every_numerical_gradient_case_holds_an_exact_zero_and_entries_that_h_does_not_give_back(spec):
+    """Restoring x by arithmetic changes some entries in every case, the same ones whichever way it is
+    done, and leaves the exact 0 alone."""
+    h = 1e-5
+    for seed in range(5):
+        for case in spec.part("numerical_gradient").cases(np.random.default_rng(seed)):
+            x = case["x"]
+            one_way, other_way = ((x + h) - 2 * h) + h != x, (x - h) + h != x
+            assert (x == 0).any() and one_way.sum() >= 2 and np.array_equal(one_way, other_way)
 
 
 def test_forward_differences_fail_every_numerical_gradient_case(spec):
@@ -139,9 +151,124 @@ def test_forward_differences_fail_every_numerical_gradient_case(spec):
         numerical_gradient = staticmethod(forward)
 
     for case in part.cases(np.random.default_rng(6)):
-        got, _ = part.call(Student(), case["x"].copy(), case["which"])
-        exact = part.reference(**tensors(case))[0].numpy()
+        got, _ = part.call(Student(), case["x"].copy(), case["function"], case["reads_x"])
+        exact = part.reference(torch.tensor(case["x"]), case["function"], torch.tensor(case["reads_x"]))[0].numpy()
         assert not np.allclose(got, exact, rtol=part.rtol, atol=part.atol)
+
+
+def test_hard_cases_hit_the_kink_and_an_underflowing_label_whatever_the_seed(spec):
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        two_layer = spec.part("two_layer_loss_and_grads").cases(rng)
+        assert any(((c["X"] @ c["W1"] + c["b1"]) == 0).any() for c in two_layer), "no pre-activation exactly 0"
+        ce = spec.part("softmax_cross_entropy").cases(rng)
+        z = [c["logits"] - c["logits"].max(axis=1, keepdims=True) for c in ce]
+        assert any((zi[np.arange(len(c["y"])), c["y"]] < -745).any() for zi, c in zip(z, ce)), \
+            "no label whose probability underflows to 0"
+
+
+# -- bugs the catalogue does not hold (written after reading it) ----------------------------------------
+def _affine_dW_and_db_averaged(dout, cache):
+    x, W, b = cache
+    return dout @ W.T, x.T @ dout / x.shape[0], dout.mean(axis=0)          # two bugs: both divided by N
+
+
+def _affine_db_keepdims(dout, cache):
+    x, W, b = cache
+    return dout @ W.T, x.T @ dout, dout.sum(axis=0, keepdims=True)
+
+
+def _sigmoid_derivative_sign(dout, cache):
+    (out,) = cache
+    return dout * out * (out - 1.0)
+
+
+def _ce_one_hot_by_columns(logits, y):
+    n = logits.shape[0]
+    z = logits - logits.max(axis=1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    d = np.exp(log_p)
+    d[:, y] -= 1.0                                                          # every row, at every label's column
+    return -float(log_p[np.arange(n), y].mean()), d / n
+
+
+def _two_layer_forgets_b2(params, X, y):
+    return _two_layer_with(params, X, y, lambda S, p: S - p["b2"])
+
+
+def _two_layer_with(params, X, y, adjust_scores, ce=None):
+    W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
+    Z1 = X @ W1 + b1
+    A1 = np.maximum(Z1, 0.0)
+    S = adjust_scores(A1 @ W2 + b2, params)
+    loss, dS = (ce or _ce_reference_like)(S, y)
+    dA1 = dS @ W2.T
+    dZ1 = dA1 * (Z1 > 0)
+    return loss, {"W1": X.T @ dZ1, "b1": dZ1.sum(axis=0), "W2": A1.T @ dS, "b2": dS.sum(axis=0)}
+
+
+def _ce_reference_like(S, y):
+    n = S.shape[0]
+    z = S - S.max(axis=1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    d = np.exp(log_p)
+    d[np.arange(n), y] -= 1.0
+    return -float(log_p[np.arange(n), y].mean()), d / n
+
+
+def _ce_gradient_without_mean(logits, y):
+    loss, d = _ce_reference_like(logits, y)
+    return loss, d * logits.shape[0]
+
+
+def _two_layer_calls_a_wrong_cross_entropy(params, X, y):
+    return _two_layer_with(params, X, y, lambda S, p: S, ce=_ce_gradient_without_mean)
+
+
+def _student_centered(f, x, h, *, quotient, restore):
+    """A student's centered-difference loop, whose quotient and restoring step are given."""
+    grad = np.zeros_like(x)
+    for ix in np.ndindex(x.shape):
+        old = x[ix]
+        x[ix] = old + h
+        f_plus = f(x)
+        x[ix] = old - h
+        f_minus = f(x)
+        x[ix] = restore(x[ix], old)
+        grad[ix] = quotient(f_plus - f_minus, h)
+    return grad
+
+
+def _numgrad_precedence(f, x, h=1e-5):
+    return _student_centered(f, x, h, quotient=lambda diff, h: diff / 2 * h,    # (difference / 2) * h
+                             restore=lambda now, old: old)
+
+
+def _numgrad_restores_by_adding_h_back(f, x, h=1e-5):
+    return _student_centered(f, x, h, quotient=lambda diff, h: diff / (2 * h),
+                             restore=lambda now, old: now + h)                  # (old - h) + h: not always old
+
+
+UNCATALOGUED = [
+    support.Bug("affine_backward", "two bugs: dW and db both divided by N", _affine_dW_and_db_averaged,
+                may_name=frozenset({"dW divided by N", "db averaged over the batch"})),
+    support.Bug("affine_backward", "db kept as a (1, D_out) row", _affine_db_keepdims),
+    support.Bug("sigmoid_backward", "the derivative written s * (s - 1)", _sigmoid_derivative_sign),
+    support.Bug("softmax_cross_entropy", "one-hot subtracted with d[:, y] (every row)", _ce_one_hot_by_columns),
+    support.Bug("two_layer_loss_and_grads", "b2 left out of the forward pass", _two_layer_forgets_b2),
+    support.Bug("two_layer_loss_and_grads",
+                "two bugs in two parts: it calls a softmax_cross_entropy whose gradient lacks 1/N",
+                fn_of={"two_layer_loss_and_grads": _two_layer_calls_a_wrong_cross_entropy,
+                       "softmax_cross_entropy": _ce_gradient_without_mean},
+                may_name=frozenset({"gradients without 1/N"})),
+    support.Bug("numerical_gradient", "divides by 2 then multiplies by h (precedence)", _numgrad_precedence),
+    support.Bug("numerical_gradient", "x restored as (old - h) + h", _numgrad_restores_by_adding_h_back,
+                may_name=frozenset({"x restored by adding and subtracting h"})),
+]
+
+
+def test_bugs_the_catalogue_does_not_hold_are_never_wrongly_named(spec, hidden_cases, solution):
+    support.assert_uncatalogued_bugs_are_never_wrongly_named(spec, hidden_cases, solution, UNCATALOGUED)
 
 
 # -- what every assignment must prove (tests/assignment_support.py) -----------------------------------

@@ -498,6 +498,21 @@ def test_two_mistakes_at_once_are_named_output_by_output(rng):
     assert set(v.diagnoses) == {"mutant:a twice", "mutant:b negated"}
 
 
+def test_a_mistake_that_would_break_an_output_the_student_got_right_is_not_named(rng):
+    """Student: a right, b doubled. A mistake doubling both a and b agrees on b, but is not the student's."""
+    plan = Plan(graded_outputs=("a", "b"))
+    cases, got = [], []
+    for _ in range(3):
+        x = rng.standard_normal((4, 3))
+        want = {"a": x.sum(0), "b": x.mean(0)}
+        mutants = {"both doubled": MutantOutcome(outputs={"a": 2 * x.sum(0), "b": 2 * x.mean(0)})}
+        cases.append(CaseData(inputs={"x": x}, expected=want, mutants=mutants))
+        got.append(CaseOutput(outputs={"a": x.sum(0), "b": 2 * x.mean(0)}))
+    v = compare.judge_part(plan, cases, got, catalogue={"both doubled": ("a and b are doubled", None)})
+    assert not [d for d in v.diagnoses if d.startswith("mutant:")], v.messages
+    assert "scaled" in v.diagnoses
+
+
 def test_right_and_wrong_outputs_are_told_apart(rng):
     plan = Plan(graded_outputs=("dx", "dW", "db"))
     x = rng.standard_normal((4, 3))

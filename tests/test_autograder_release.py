@@ -50,9 +50,10 @@ def test_release_check_fails_on_hand_edits_and_stale_assignments(tmp_path, capsy
 
 def test_the_release_has_stubs_and_public_tests_only(tmp_path):
     course = agtools.make_course(tmp_path)
+    (course.root / "solutions" / agtools.ASSIGNMENT / "adapters.py").write_text("import numpy as np\n")
     release.release(course)
     folder = course.release_dir / agtools.ASSIGNMENT
-    assert sorted(p.name for p in folder.iterdir()) == [f"{agtools.NOTEBOOK}.ipynb"]      # no grading.py
+    assert sorted(p.name for p in folder.iterdir()) == [f"{agtools.NOTEBOOK}.ipynb"]      # no grading.py, adapters.py
     text = (folder / f"{agtools.NOTEBOOK}.ipynb").read_text()
     assert "HIDDEN TESTS" not in text and "record(" not in text and "BEGIN SOLUTION" not in text
     assert "np.maximum(x, 0.0)" not in text and "raise NotImplementedError()" in text

@@ -13,10 +13,13 @@ the book (``mlp_lib.modules.Perceptron`` follows them too):
 * linear layers are ``x @ W + b`` with ``W`` of shape (D_in, D_out); torch's ``F.linear``
   wants the transpose, which :func:`mlp_lib.interop.weight_to_torch` provides.
 
-Perceptron cases with small integer inputs make every dot product exact, so ties ``z == 0``
-really occur (and the step's value at 0 is tested) while numpy and torch agree bit for bit.
-Each mutant is a typical mistake; the autograder's tests check that each one loses the points
-of its own part, and only those.
+Perceptron cases hold multiples of 1/8 (or small integers), which make every dot product exact,
+so ties ``z == 0`` really occur in every case (the step's value at 0 is tested everywhere) while
+numpy and torch agree bit for bit. Besides random cases, every part has deliberate hard cases
+whose structure is fixed and whose values come from the rng: ties, a zero row, exact zeros,
+scores of size 1000, a square matrix (where a transpose fits), one layer only. Each mutant is a
+typical mistake with the feedback a student who made it reads; the autograder's tests check
+that each one loses the points of its own part, and only those, and is named by its feedback.
 """
 import functools
 import itertools
@@ -43,19 +46,28 @@ def _integer_points(rng, n, d, high=3):
     return rng.integers(-high, high + 1, size=(n, d)).astype(np.float64)
 
 
+def _dyadic(rng, shape, high, denominator):
+    """Multiples of 1/denominator in [-high, high]: sums of their products are exact in float64."""
+    return rng.integers(-high * denominator, high * denominator + 1, size=shape) / denominator
+
+
 def predict_cases(rng):
+    # Every case has points exactly on the boundary (z == 0), so the step's value at 0 is graded in each
+    # one, points whose label flips when the bias is left out, and a nonzero bias different from w[0], so
+    # its position matters: small integers, D = 1, and real-looking values (multiples of 1/8, exact too).
     cases = []
-    for _ in range(2):                           # exact arithmetic, with points on the boundary (z == 0)
-        n, d = int(rng.integers(12, 30)), int(rng.integers(2, 5))
-        w = rng.integers(-2, 3, size=d + 1).astype(np.float64)
-        w[0] = 1.0
-        X = _integer_points(rng, n, d)
-        on_boundary = rng.choice(n, size=3, replace=False)
-        X[on_boundary, 0] = -(X[on_boundary, 1:] @ w[1:-1] + w[-1])   # makes z = 0 exactly there
+    for n, d, denominator in ((int(rng.integers(12, 30)), int(rng.integers(2, 5)), 1),
+                              (int(rng.integers(8, 16)), 1, 1),
+                              (int(rng.integers(12, 30)), int(rng.integers(2, 6)), 8),
+                              (int(rng.integers(20, 40)), int(rng.integers(3, 7)), 8)):
+        w = _dyadic(rng, d + 1, 2, denominator)
+        w[0] = 1.0                                   # solvable for X[:, 0]: the boundary can be hit exactly
+        w[-1] = float(rng.choice([-1.5, -0.5, 0.5, 1.5, 2.5]))
+        X = _dyadic(rng, (n, d), 3, denominator)
+        on_boundary, half_bias = np.split(rng.choice(n, size=5, replace=False), [3])
+        X[on_boundary, 0] = -(X[on_boundary, 1:] @ w[1:-1] + w[-1])               # z = 0 exactly
+        X[half_bias, 0] = -(X[half_bias, 1:] @ w[1:-1] + w[-1] / 2)               # z = b / 2: without b, the sign flips
         cases.append({"X": X, "w": w})
-    for _ in range(2):                           # generic real inputs
-        n, d = int(rng.integers(5, 20)), int(rng.integers(1, 6))
-        cases.append({"X": rng.standard_normal((n, d)), "w": rng.standard_normal(d + 1)})
     return cases
 
 
@@ -112,6 +124,10 @@ def train_cases(rng):
     X = rng.standard_normal((12, 2))
     cases.append({"X": X, "y": ((X[:, 0] > 0) ^ (X[:, 1] > 0)).astype(np.int64), "epochs": np.int64(5),
                   "lr": np.float64(1.0)})
+    # Every label 0: w = 0 predicts them all (H(0) = 0), so one epoch without a mistake ends the run.
+    n = int(rng.integers(5, 12))
+    cases.append({"X": _integer_points(rng, n, int(rng.integers(2, 5))), "y": np.zeros(n, dtype=np.int64),
+                  "epochs": np.int64(8), "lr": np.float64(1.0)})
     return cases
 
 
@@ -209,15 +225,22 @@ def _train_batch(X, y, *, epochs, lr=1.0):
 
 
 # -- affine_forward ---------------------------------------------------------------------------
+def _distinct_sizes(rng, k, low=2, high=10):
+    """k distinct ints in [low, high): N != D_in != D_out, so a transposed result cannot fit by accident."""
+    return [int(v) for v in rng.choice(np.arange(low, high), size=k, replace=False)]
+
+
 def affine_cases(rng):
     cases = []
     for _ in range(3):
-        n, d, m = (int(v) for v in rng.integers(2, 9, size=3))
-        if d == m:
-            m += 1                               # a transposed W must not fit by accident...
+        n, d, m = _distinct_sizes(rng, 3)
         cases.append({"x": rng.standard_normal((n, d)), "W": rng.standard_normal((d, m)), "b": rng.standard_normal(m)})
-    n, d = int(rng.integers(2, 6)), int(rng.integers(2, 6))     # ...except in this square case
+    n, d = _distinct_sizes(rng, 2)               # square W: here a transposed W fits, with other values
     cases.append({"x": rng.standard_normal((n, d)), "W": rng.standard_normal((d, d)), "b": rng.standard_normal(d)})
+    n, d, m = _distinct_sizes(rng, 3)            # a zero input row: its output row is b exactly
+    x = rng.standard_normal((n, d))
+    x[0] = 0.0
+    cases.append({"x": x, "W": rng.standard_normal((d, m)), "b": rng.standard_normal(m)})
     return cases
 
 
@@ -241,8 +264,10 @@ def _affine_transposed_weight(x, W, b):
 def sigmoid_cases(rng):
     cases = [{"x": 4.0 * rng.standard_normal((int(rng.integers(2, 8)), int(rng.integers(2, 8))))} for _ in range(2)]
     cases.append({"x": 3.0 * rng.standard_normal(int(rng.integers(3, 12)))})             # any shape: 1-D
+    cases.append({"x": 3.0 * rng.standard_normal((2, int(rng.integers(2, 4)), int(rng.integers(2, 5))))})   # 3-D
     big = 800.0 * rng.standard_normal((int(rng.integers(3, 7)), int(rng.integers(3, 7))))
     big[0, 0], big[-1, -1] = 1000.0, -1000.0     # both directions overflow a naive exp
+    big[0, -1] = 0.0                             # sigmoid(0) = 0.5 exactly
     cases.append({"x": big})
     return cases
 
@@ -254,6 +279,10 @@ def sigmoid_reference(x):
 def _sigmoid_exp_ratio(x):
     e = np.exp(x)
     return e / (1.0 + e)
+
+
+def _sigmoid_overflow_warning(x):
+    return 1.0 / (1.0 + np.exp(-x))             # right values, but exp(1000) overflows (numpy warns)
 
 
 def _sigmoid_sign(x):
@@ -272,14 +301,16 @@ def _sigmoid_in_place(x):
 def softmax_cases(rng):
     cases = []
     for _ in range(2):
-        n, c = int(rng.integers(2, 8)), int(rng.integers(2, 8))
-        if n == c:
-            c += 1
+        n, c = _distinct_sizes(rng, 2)
         cases.append({"x": 2.0 * rng.standard_normal((n, c))})
     k = int(rng.integers(3, 7))
-    cases.append({"x": rng.standard_normal((k, k))})                                     # square
-    n, c = int(rng.integers(3, 8)), int(rng.integers(3, 8))
-    cases.append({"x": 800.0 * rng.standard_normal((n, c))})                             # overflows a naive exp
+    cases.append({"x": rng.standard_normal((k, k))})                    # square: x.max(axis=1) broadcasts wrongly
+    n, c = _distinct_sizes(rng, 2, low=3)
+    x = 3.0 * rng.standard_normal((n, c))
+    x[0] += 1000.0                                # overflows a naive exp
+    x[1] -= 1000.0                                # 1000 below row 0: one maximum for the batch leaves 0 / 0 here
+    x[2, :2] = x[2].max() + 1.0                   # two equal maxima in a row
+    cases.append({"x": x})
     return cases
 
 
@@ -318,12 +349,14 @@ def _softmax_no_keepdims(x):
 # Cases carry the network as `dims` (D_0, ..., D_L) and one flat vector `theta` holding
 # W_1, b_1, ..., W_L, b_L in turn; the adapter below rebuilds the list of (W, b) pairs.
 def mlp_cases(rng):
+    # Depth 1 (a single linear layer: no ReLU at all) to 4; N and the widths all differ, so skipping a
+    # layer changes the output's shape.
     cases = []
     for depth in (1, 2, 3, 4):
-        dims = rng.integers(2, 9, size=depth + 1)
+        n, *dims = _distinct_sizes(rng, depth + 2, high=12)
+        dims = np.array(dims, dtype=np.int64)
         size = int(sum(a * b + b for a, b in zip(dims[:-1], dims[1:])))
-        cases.append({"x": rng.standard_normal((int(rng.integers(2, 9)), int(dims[0]))),
-                      "dims": dims.astype(np.int64), "theta": rng.standard_normal(size)})
+        cases.append({"x": rng.standard_normal((n, int(dims[0]))), "dims": dims, "theta": rng.standard_normal(size)})
     return cases
 
 
@@ -676,45 +709,144 @@ UNDERSTANDING_PARTS = [
 PARTS = [
     Part(id="perceptron_predict", points=1, function="perceptron_predict", outputs=("labels",),
          cases=predict_cases, reference=predict_reference, forbid=("mlp_lib.modules.Perceptron",),
-         mutants={"step is 1 at z = 0": Mutant(_predict_ge),
-                  "bias taken from w[0]": Mutant(_predict_bias_first),
-                  "no bias": Mutant(_predict_no_bias),
-                  "boolean labels": Mutant(_predict_bool),
-                  "labels in {-1, +1}": Mutant(_predict_sign)}),
+         mutants={
+             "step is 1 at z = 0": Mutant(
+                 _predict_ge, book="ch01-perceptron",
+                 feedback="a point exactly on the boundary (z = 0) gets label 1: the step is H(z) = 1 only for "
+                          "z > 0, so compare with > 0, not >= 0."),
+             "bias taken from w[0]": Mutant(
+                 _predict_bias_first, book="ch01-perceptron",
+                 feedback="the bias is read from w[0]: it is the LAST entry, w[-1], and the weights are w[:-1] "
+                          "(the weight of a constant 1 appended to each input)."),
+             "no bias": Mutant(
+                 _predict_no_bias, book="ch01-perceptron",
+                 feedback="the bias w[-1] is never added: z = X @ w[:-1] + w[-1]."),
+             "boolean labels": Mutant(
+                 _predict_bool, book="ch01-perceptron",
+                 feedback="the labels are booleans (True/False): return the integers 0 and 1, e.g. with "
+                          ".astype(np.int64)."),
+             "labels in {-1, +1}": Mutant(
+                 _predict_sign, book="ch01-perceptron",
+                 feedback="the labels are -1 and +1: this perceptron's labels are 0 and 1 (H(z) = 0 for z <= 0)."),
+         }),
     Part(id="perceptron_train", points=3, function="perceptron_train", outputs=("w", "mistakes"),
          cases=train_cases, reference=train_reference, call=train_call,
          forbid=("mlp_lib.modules.Perceptron",),
-         mutants={"no early stop": Mutant(_train_no_early_stop),
-                  "shuffled order": Mutant(_train_shuffled),
-                  "step is 1 at z = 0": Mutant(_train_step_ge),
-                  "bias never updated": Mutant(_train_no_bias),
-                  "mistakes counted after the epoch": Mutant(_train_mistakes_after_epoch),
-                  "bias returned first": Mutant(_train_bias_first),
-                  "batch updates": Mutant(_train_batch)}),
+         mutants={
+             "no early stop": Mutant(
+                 _train_no_early_stop, book="ch01-learning-rule",
+                 feedback="training goes on after an epoch without mistakes: stop right after the first epoch "
+                          "with no mistake, so that its 0 is the last entry of mistakes."),
+             "shuffled order": Mutant(
+                 _train_shuffled, book="ch01-learning-rule",
+                 feedback="the examples are visited in a shuffled order: every epoch visits them in the given "
+                          "order, i = 0, 1, ..., N - 1."),
+             "step is 1 at z = 0": Mutant(
+                 _train_step_ge, book="ch01-learning-rule",
+                 feedback="an example with z = 0 is predicted 1: H(0) = 0, as in Part 1. It matters from the "
+                          "very first example, where w = 0 gives z = 0."),
+             "bias never updated": Mutant(
+                 _train_no_bias, book="ch01-learning-rule",
+                 feedback="the bias (the last weight) never changes: each input is augmented with a constant 1, "
+                          "so the bias moves by lr * (y_i - yhat_i) * 1 like the other weights."),
+             "mistakes counted after the epoch": Mutant(
+                 _train_mistakes_after_epoch, book="ch01-learning-rule",
+                 feedback="the mistakes are counted after the epoch, with its final weights: a mistake is an "
+                          "update, an example predicted wrongly with the weights of the moment it is visited."),
+             "bias returned first": Mutant(
+                 _train_bias_first, book="ch01-learning-rule",
+                 feedback="w is returned with the bias first: the bias is the last entry, w[-1], as in Part 1."),
+             "batch updates": Mutant(
+                 _train_batch, book="ch01-learning-rule",
+                 feedback="the weights are updated once per epoch with the summed corrections: the perceptron "
+                          "rule updates right after each example, so later examples of the epoch see the new "
+                          "weights."),
+         }),
     Part(id="affine_forward", points=1, function="affine_forward", outputs=("out",),
          cases=affine_cases, reference=affine_reference, forbid=("mlp_lib.layers.linear_forward",),
-         mutants={"no bias": Mutant(_affine_no_bias, diagnosis="row_offset"),
-                  "transposed output": Mutant(_affine_transposed_output, diagnosis="transposed"),
-                  "W transposed": Mutant(_affine_transposed_weight)}),
-    Part(id="sigmoid", points=1, function="sigmoid", outputs=("out",),
+         mutants={
+             "no bias": Mutant(
+                 _affine_no_bias, diagnosis="row_offset", book="ch01-anatomy",
+                 feedback="the bias b is never added: out = x @ W + b adds b to every row."),
+             "transposed output": Mutant(
+                 _affine_transposed_output, diagnosis="transposed", book="ch01-anatomy",
+                 feedback="out is transposed: it has one row per example, shape (N, D_out), as x @ W + b gives."),
+             "W transposed": Mutant(
+                 _affine_transposed_weight, book="ch01-anatomy",
+                 feedback="W is used transposed (x @ W.T): W already has shape (D_in, D_out), column k holding "
+                          "the weights into unit k, so the product is x @ W."),
+         }),
+    Part(id="sigmoid", points=1, function="sigmoid", outputs=("out",), stable=True,
          cases=sigmoid_cases, reference=sigmoid_reference, forbid=("mlp_lib.layers.sigmoid_forward",),
-         mutants={"exp(x) / (1 + exp(x))": Mutant(_sigmoid_exp_ratio, diagnosis="unstable"),
-                  "sign error": Mutant(_sigmoid_sign),
-                  "in place": Mutant(_sigmoid_in_place, diagnosis="mutated_input")}),
-    Part(id="softmax", points=2, function="softmax", outputs=("probs",),
-         cases=softmax_cases, reference=softmax_reference, forbid=("mlp_lib.layers.softmax_forward", "mlp_lib.layers.log_softmax"),
-         mutants={"no max subtraction": Mutant(_softmax_naive, diagnosis="unstable"),
-                  "normalised over the batch axis": Mutant(_softmax_wrong_axis, diagnosis="wrong_axis"),
-                  "one max for the whole batch": Mutant(_softmax_global_max, diagnosis="unstable"),
-                  "max subtracted without keepdims": Mutant(_softmax_no_keepdims),
-                  "in place": Mutant(_softmax_in_place, diagnosis="mutated_input")}),
+         mutants={
+             "exp(x) / (1 + exp(x))": Mutant(
+                 _sigmoid_exp_ratio, diagnosis="unstable", book="ch01-activations",
+                 feedback="e^x / (1 + e^x) overflows for large positive x (inf / inf = NaN): give each entry the "
+                          "form whose exponential sees -|x|, 1 / (1 + e^-|x|) for x >= 0 and e^-|x| / (1 + e^-|x|) "
+                          "for x < 0."),
+             "exp overflows (numpy warns)": Mutant(
+                 _sigmoid_overflow_warning, diagnosis="warning", book="ch01-activations",
+                 feedback="np.exp overflows somewhere (numpy warns) even though the values come out right: "
+                          "1 / (1 + np.exp(-x)) does so for x = -1000, and so does np.where(x >= 0, ..., ...) "
+                          "with an exponential of x or -x in a branch, since np.where computes both branches for "
+                          "every entry. Compute e = np.exp(-np.abs(x)) once and build both forms from it."),
+             "sign error": Mutant(
+                 _sigmoid_sign, book="ch01-activations",
+                 feedback="the result is sigmoid(-x) = 1 / (1 + e^x): sigma(x) = 1 / (1 + e^-x) tends to 1 for "
+                          "large positive x."),
+             "in place": Mutant(
+                 _sigmoid_in_place, diagnosis="mutated_input", book="ch01-activations",
+                 feedback="x is overwritten with the result: build the result in a new array (np.where does) "
+                          "and leave x unchanged."),
+         }),
+    Part(id="softmax", points=2, function="softmax", outputs=("probs",), stable=True,
+         cases=softmax_cases, reference=softmax_reference,
+         forbid=("mlp_lib.layers.softmax_forward", "mlp_lib.layers.log_softmax"),
+         mutants={
+             "no max subtraction": Mutant(
+                 _softmax_naive, diagnosis="unstable", book="ch01-softmax",
+                 feedback="np.exp overflows for scores of size 1000 (inf / inf = NaN): subtract each row's "
+                          "maximum before np.exp, which does not change the result."),
+             "normalised over the batch axis": Mutant(
+                 _softmax_wrong_axis, diagnosis="wrong_axis", book="ch01-softmax",
+                 feedback="each column is normalised (max and sum over axis 0, the batch): every ROW is one "
+                          "example's probability vector, so reduce over axis=1."),
+             "one max for the whole batch": Mutant(
+                 _softmax_global_max, diagnosis="unstable", book="ch01-softmax",
+                 feedback="one maximum, x.max(), is subtracted for the whole batch: a row far below it "
+                          "underflows to 0 / 0. Subtract each row's own maximum, x.max(axis=1, keepdims=True)."),
+             "max subtracted without keepdims": Mutant(
+                 _softmax_no_keepdims, book="ch01-softmax",
+                 feedback="x.max(axis=1) has shape (N,) and is subtracted along each row, entry k from column k "
+                          "(it broadcasts only when N == C): keep the axis, x.max(axis=1, keepdims=True)."),
+             "in place": Mutant(
+                 _softmax_in_place, diagnosis="mutated_input", book="ch01-softmax",
+                 feedback="x is changed in place (x -= ..., np.exp(x, out=x)): compute in new arrays and leave "
+                          "x unchanged."),
+         }),
     Part(id="mlp_forward", points=2, function="mlp_forward", outputs=("scores",),
          cases=mlp_cases, reference=mlp_reference, call=mlp_call,
          forbid=("mlp_lib.layers.linear_forward", "mlp_lib.modules.Sequential", "mlp_lib.modules.Linear"),
-         mutants={"ReLU after the output layer": Mutant(_mlp_relu_on_output),
-                  "no activation": Mutant(_mlp_no_activation),
-                  "sigmoid hidden units": Mutant(_mlp_sigmoid_hidden),
-                  "no biases": Mutant(_mlp_no_bias),
-                  "last layer skipped": Mutant(_mlp_skips_last_layer)}),
+         mutants={
+             "ReLU after the output layer": Mutant(
+                 _mlp_relu_on_output, book="ch01-forward-pass",
+                 feedback="a ReLU follows the last layer too: the output layer is linear, and scores may be "
+                          "negative."),
+             "no activation": Mutant(
+                 _mlp_no_activation, book="ch01-forward-pass",
+                 feedback="there is no ReLU between the layers: every layer except the last is followed by "
+                          "max(z, 0), or the network collapses into one affine map."),
+             "sigmoid hidden units": Mutant(
+                 _mlp_sigmoid_hidden, book="ch01-forward-pass",
+                 feedback="the hidden layers use a sigmoid: this network's hidden activation is the ReLU, "
+                          "max(z, 0)."),
+             "no biases": Mutant(
+                 _mlp_no_bias, book="ch01-forward-pass",
+                 feedback="the biases are never added: each layer computes h @ W + b."),
+             "last layer skipped": Mutant(
+                 _mlp_skips_last_layer, book="ch01-forward-pass",
+                 feedback="the last layer is never applied: the loop runs over every pair (W, b) of params, and "
+                          "only after the last one is there no ReLU."),
+         }),
     *UNDERSTANDING_PARTS,
 ]

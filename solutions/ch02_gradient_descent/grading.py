@@ -17,16 +17,22 @@ float64 (on the grading device). The conventions are the exercise's, which are t
   random gradients, with a learning rate that changes from step to step, and compares every
   iterate and the final state with ``torch.optim`` (SGD, Adagrad, RMSprop, Adam; ``foreach=False``)
   driven by the same gradients. Gradients of very different scales and several ``eps`` make
-  the placement of ``eps`` matter. Purity is checked twice: the first step receives the case's
-  own arrays (an in-place update shows as a modified input), and the adapters report a step that
-  writes into the state dict it was given.
+  the placement of ``eps`` matter, and a parameter whose gradient is always 0 makes a missing
+  ``eps`` show (0 / 0). Purity is checked twice: the first step receives the case's own
+  read-only arrays (an update in place fails there), and the one loop that drives every step
+  function (``adapters.run_steps``, run in the student's process) reports a step that writes
+  into the state dict it was given.
 
-Each mutant is a typical mistake; the autograder's tests check that each one loses the points
-of its own part, and only those.
+Besides random cases, every part has deliberate hard cases whose structure is fixed (one step
+only, a large intercept, batches of one, a batch larger than N, a fresh and a mid-run state,
+an always-zero gradient). Each mutant is a typical mistake with the feedback a student who made
+it reads; the autograder's tests check that each one loses the points of its own part, and only
+those, and is named by its feedback.
 """
 import numpy as np
 import torch
 
+import adapters
 from autograder.spec import Mutant, Part
 
 PUBLIC_SEED = 19510901          # Robbins & Monro, Ann. Math. Statist. 22(3), September 1951
@@ -54,6 +60,11 @@ def gd_cases(rng):
         lr = float(rng.uniform(0.3, 1.6)) / lam.max()                     # stable: lr * lambda_max < 2
         cases.append({"X": X, "y": y, "lr": np.float64(lr), "steps": np.int64(rng.integers(3, 25)),
                       "converged": np.int64(0)})
+    n, d = int(rng.integers(15, 40)), int(rng.integers(2, 5))     # one step from zero, far from a zero intercept
+    X, y, lam = _regression_problem(rng, n, d)
+    y = y + float(rng.choice([-1.0, 1.0])) * rng.uniform(3.0, 5.0)
+    cases.append({"X": X, "y": y, "lr": np.float64(float(rng.uniform(0.3, 1.6)) / lam.max()), "steps": np.int64(1),
+                  "converged": np.int64(0)})
     for _ in range(2):                       # long, well-conditioned runs: must reach least squares
         while True:
             n, d = int(rng.integers(40, 100)), int(rng.integers(1, 4))
@@ -138,14 +149,17 @@ def _gd_no_final_loss(X, y, *, lr, steps):
 # -- minibatches ---------------------------------------------------------------------------
 def minibatch_cases(rng):
     cases = []
-    for kind in ("partial", "exact", "one short batch", "partial"):
-        b = int(rng.integers(3, 7))
-        if kind == "partial":
+    for kind in ("partial", "exact", "one short batch", "partial", "batches of one"):
+        b = 1 if kind == "batches of one" else int(rng.integers(3, 7))
+        if kind == "batches of one":
+            n = int(rng.integers(3, 8))
+        elif kind == "partial":
             n = b * int(rng.integers(2, 6)) + int(rng.integers(1, b))      # the last batch is partial
         elif kind == "exact":
             n = b * int(rng.integers(2, 6))
-        else:
-            n = int(rng.integers(2, b))                                    # batch_size > N: one batch
+        else:                                                              # batch_size > N: one batch
+            n = int(rng.integers(5, 10))
+            b = n + int(rng.integers(1, 4))
         d = int(rng.integers(1, 5))
         y = rng.integers(0, 10, size=n) if kind == "exact" else rng.standard_normal(n)
         cases.append({"X": rng.standard_normal((n, d)), "y": y, "batch_size": np.int64(b),
@@ -255,23 +269,6 @@ def momentum_cases(rng):
     return cases
 
 
-def momentum_call(student, w, velocity, grads, lrs, momentum, nesterov):
-    # Kernel side (self-contained): iterate the step. The first call gets the case's own arrays, so an
-    # in-place update of w, dw or the state's arrays shows up as a modified input; a step that changes
-    # the state dict it was given (new values under the old dict) is reported as an error.
-    state, trajectory = {"velocity": velocity}, []
-    for k in range(grads.shape[0]):
-        given = dict(state)
-        w, new_state = student.sgd_momentum_step(w, grads[k], state, lr=float(lrs[k]), momentum=float(momentum),
-                                                 nesterov=bool(nesterov))
-        if state.keys() != given.keys() or any(state[key] is not given[key] for key in given):
-            raise ValueError("sgd_momentum_step changed the state dict it was given (step " + str(k + 1) + "): "
-                             "return a new dict {'velocity': ...} and leave the old one as it was")
-        state = new_state
-        trajectory.append(np.array(w, dtype=np.float64, copy=True))
-    return np.stack(trajectory), state["velocity"]
-
-
 def momentum_reference(w, velocity, grads, lrs, momentum, nesterov):
     # A zero velocity is torch's fresh state (its first buffer is the gradient itself, = mu*0 + g).
     start = None if not bool(velocity.any()) else {"momentum_buffer": velocity.clone()}
@@ -290,12 +287,6 @@ def _momentum_classic(w, dw, state, *, lr, momentum, nesterov=False):
 def _momentum_no_nesterov(w, dw, state, *, lr, momentum, nesterov=False):
     v = momentum * state["velocity"] + dw
     return w - lr * v, {"velocity": v}
-
-
-def _momentum_nesterov_old_velocity(w, dw, state, *, lr, momentum, nesterov=False):
-    v_old = state["velocity"]
-    v = momentum * v_old + dw
-    return w - lr * (dw + momentum * v_old if nesterov else v), {"velocity": v}
 
 
 def _momentum_dampened(w, dw, state, *, lr, momentum, nesterov=False):
@@ -318,8 +309,19 @@ def _momentum_in_place(w, dw, state, *, lr, momentum, nesterov=False):
 
 # -- adagrad_step ----------------------------------------------------------------------------
 def _eps_and_scale(rng, k, eps_choices):
-    # Alternate ordinary gradients with tiny ones, where eps is comparable to sqrt(accumulator).
-    return float(rng.choice(eps_choices)), (1.0 if k % 2 == 0 else 1e-5)
+    # Alternate ordinary gradients with a large eps and tiny gradients with the usual ones: either way eps
+    # is comparable to sqrt(accumulator), so that eps inside the root, eps added and no eps all differ.
+    if k % 2 == 0:
+        return float(rng.choice([1e-3, 1e-2])), 1.0
+    return float(rng.choice(eps_choices)), 1e-5
+
+
+def _dead_coordinate(rng, grads):
+    """One parameter whose gradient is 0 at every step (a dead unit): from a zero state its denominator
+    is 0 + eps, so eps must be there."""
+    grads = grads.copy()
+    grads.reshape(grads.shape[0], -1)[:, int(rng.integers(0, grads[0].size))] = 0.0
+    return grads
 
 
 def adagrad_cases(rng):
@@ -328,23 +330,12 @@ def adagrad_cases(rng):
         shape = _shape(rng)
         eps, scale = _eps_and_scale(rng, k, (1e-10, 1e-6))
         grads, lrs = _steps(rng, shape, scale)
+        if k < 2:
+            grads = _dead_coordinate(rng, grads)
         start = np.zeros(shape) if k < 2 else scale**2 * rng.uniform(0.5, 5.0, size=shape)
         cases.append({"w": rng.standard_normal(shape), "sum_sq": start, "grads": grads, "lrs": lrs,
                       "eps": np.float64(eps)})
     return cases
-
-
-def adagrad_call(student, w, sum_sq, grads, lrs, eps):
-    state, trajectory = {"sum_sq": sum_sq}, []
-    for k in range(grads.shape[0]):
-        given = dict(state)
-        w, new_state = student.adagrad_step(w, grads[k], state, lr=float(lrs[k]), eps=float(eps))
-        if state.keys() != given.keys() or any(state[key] is not given[key] for key in given):
-            raise ValueError("adagrad_step changed the state dict it was given (step " + str(k + 1) + "): "
-                             "return a new dict {'sum_sq': ...} and leave the old one as it was")
-        state = new_state
-        trajectory.append(np.array(w, dtype=np.float64, copy=True))
-    return np.stack(trajectory), state["sum_sq"]
 
 
 def adagrad_reference(w, sum_sq, grads, lrs, eps):
@@ -367,6 +358,12 @@ def _adagrad_no_sqrt(w, dw, state, *, lr, eps=1e-10):
     return w - lr * dw / (s + eps), {"sum_sq": s}
 
 
+def _adagrad_no_eps(w, dw, state, *, lr, eps=1e-10):
+    s = state["sum_sq"] + dw**2
+    with np.errstate(all="ignore"):
+        return w - lr * dw / np.sqrt(s), {"sum_sq": s}
+
+
 def _adagrad_in_place(w, dw, state, *, lr, eps=1e-10):
     state["sum_sq"] += dw**2
     w -= lr * dw / (np.sqrt(state["sum_sq"]) + eps)
@@ -380,23 +377,12 @@ def rmsprop_cases(rng):
         shape = _shape(rng)
         eps, scale = _eps_and_scale(rng, k, (1e-8, 1e-6))
         grads, lrs = _steps(rng, shape, scale)
+        if k < 2:
+            grads = _dead_coordinate(rng, grads)
         start = np.zeros(shape) if k < 2 else scale**2 * rng.uniform(0.1, 2.0, size=shape)
         cases.append({"w": rng.standard_normal(shape), "square_avg": start, "grads": grads, "lrs": lrs,
                       "alpha": np.float64(rng.choice([0.9, 0.99, rng.uniform(0.8, 0.999)])), "eps": np.float64(eps)})
     return cases
-
-
-def rmsprop_call(student, w, square_avg, grads, lrs, alpha, eps):
-    state, trajectory = {"square_avg": square_avg}, []
-    for k in range(grads.shape[0]):
-        given = dict(state)
-        w, new_state = student.rmsprop_step(w, grads[k], state, lr=float(lrs[k]), alpha=float(alpha), eps=float(eps))
-        if state.keys() != given.keys() or any(state[key] is not given[key] for key in given):
-            raise ValueError("rmsprop_step changed the state dict it was given (step " + str(k + 1) + "): "
-                             "return a new dict {'square_avg': ...} and leave the old one as it was")
-        state = new_state
-        trajectory.append(np.array(w, dtype=np.float64, copy=True))
-    return np.stack(trajectory), state["square_avg"]
 
 
 def rmsprop_reference(w, square_avg, grads, lrs, alpha, eps):
@@ -420,6 +406,12 @@ def _rmsprop_sum(w, dw, state, *, lr, alpha=0.99, eps=1e-8):
     return w - lr * dw / (np.sqrt(v) + eps), {"square_avg": v}
 
 
+def _rmsprop_no_eps(w, dw, state, *, lr, alpha=0.99, eps=1e-8):
+    v = alpha * state["square_avg"] + (1 - alpha) * dw**2
+    with np.errstate(all="ignore"):
+        return w - lr * dw / np.sqrt(v), {"square_avg": v}
+
+
 def _rmsprop_in_place(w, dw, state, *, lr, alpha=0.99, eps=1e-8):
     v = state["square_avg"]
     v *= alpha
@@ -434,29 +426,17 @@ def adam_cases(rng):
         shape = _shape(rng)
         eps, scale = _eps_and_scale(rng, k, (1e-8, 1e-6))
         grads, lrs = _steps(rng, shape, scale)
+        beta1, beta2 = (0.9, 0.999) if k % 2 == 0 else (float(rng.uniform(0.8, 0.95)), float(rng.uniform(0.9, 0.9999)))
         if k < 2:                                       # the first steps of training
             t, m, v = 0, np.zeros(shape), np.zeros(shape)
-        else:                                           # the middle of a run
-            t = int(rng.integers(1, 40))
-            m, v = scale * 0.3 * rng.standard_normal(shape), scale**2 * rng.uniform(0.1, 2.0, size=shape)
-        beta1, beta2 = (0.9, 0.999) if k % 2 == 0 else (float(rng.uniform(0.5, 0.95)), float(rng.uniform(0.9, 0.9999)))
+            grads = _dead_coordinate(rng, grads)
+        else:                                           # early in a run (beta1**t >= 0.08: both corrections
+            t = int(rng.integers(1, 12))                # matter), averages as a run leaves them: (1 - beta**t)
+            m = (1 - beta1**t) * scale * 0.3 * rng.standard_normal(shape)     # times the gradients' moments
+            v = (1 - beta2**t) * scale**2 * rng.uniform(0.1, 2.0, size=shape)
         cases.append({"w": rng.standard_normal(shape), "m": m, "v": v, "t": np.int64(t), "grads": grads, "lrs": lrs,
                       "beta1": np.float64(beta1), "beta2": np.float64(beta2), "eps": np.float64(eps)})
     return cases
-
-
-def adam_call(student, w, m, v, t, grads, lrs, beta1, beta2, eps):
-    state, trajectory = {"t": int(t), "m": m, "v": v}, []
-    for k in range(grads.shape[0]):
-        given = dict(state)
-        w, new_state = student.adam_step(w, grads[k], state, lr=float(lrs[k]), beta1=float(beta1),
-                                         beta2=float(beta2), eps=float(eps))
-        if state.keys() != given.keys() or any(state[key] is not given[key] for key in given):
-            raise ValueError("adam_step changed the state dict it was given (step " + str(k + 1) + "): "
-                             "return a new dict {'t': ..., 'm': ..., 'v': ...} and leave the old one as it was")
-        state = new_state
-        trajectory.append(np.array(w, dtype=np.float64, copy=True))
-    return np.stack(trajectory), state["m"], state["v"], state["t"]
 
 
 def adam_reference(w, m, v, t, grads, lrs, beta1, beta2, eps):
@@ -470,7 +450,7 @@ def adam_reference(w, m, v, t, grads, lrs, beta1, beta2, eps):
 
 
 def _adam(w, dw, state, *, lr, beta1, beta2, eps, correct=True, t_after=False, eps_inside=False,
-          correct_m_only=False):
+          correct_m_only=False, no_eps=False, store_corrected=False):
     t = state["t"] + 1
     tb = state["t"] if t_after else t                                  # t_after: the count before this step
     m = beta1 * state["m"] + (1 - beta1) * dw
@@ -478,8 +458,11 @@ def _adam(w, dw, state, *, lr, beta1, beta2, eps, correct=True, t_after=False, e
     with np.errstate(divide="ignore", invalid="ignore"):
         m_hat = m / (1 - beta1**tb) if correct else m
         v_hat = v / (1 - beta2**tb) if correct and not correct_m_only else v
-        denom = np.sqrt(v_hat + eps) if eps_inside else np.sqrt(v_hat) + eps
-        return w - lr * m_hat / denom, {"t": t, "m": m, "v": v}
+        denom = np.sqrt(v_hat + eps) if eps_inside else np.sqrt(v_hat) + (0.0 if no_eps else eps)
+        w_new = w - lr * m_hat / denom
+    if store_corrected:
+        m, v = m_hat, v_hat
+    return w_new, {"t": t, "m": m, "v": v}
 
 
 def _adam_no_bias_correction(w, dw, state, *, lr, beta1=0.9, beta2=0.999, eps=1e-8):
@@ -496,6 +479,14 @@ def _adam_eps_inside(w, dw, state, *, lr, beta1=0.9, beta2=0.999, eps=1e-8):
 
 def _adam_corrects_m_only(w, dw, state, *, lr, beta1=0.9, beta2=0.999, eps=1e-8):
     return _adam(w, dw, state, lr=lr, beta1=beta1, beta2=beta2, eps=eps, correct_m_only=True)
+
+
+def _adam_no_eps(w, dw, state, *, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    return _adam(w, dw, state, lr=lr, beta1=beta1, beta2=beta2, eps=eps, no_eps=True)
+
+
+def _adam_stores_corrected_moments(w, dw, state, *, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    return _adam(w, dw, state, lr=lr, beta1=beta1, beta2=beta2, eps=eps, store_corrected=True)
 
 
 def _adam_in_place(w, dw, state, *, lr, beta1=0.9, beta2=0.999, eps=1e-8):
@@ -517,6 +508,14 @@ def _adam_dict_in_place(w, dw, state, *, lr, beta1=0.9, beta2=0.999, eps=1e-8):
     return w - lr * (state["m"] / (1 - beta1**t)) / (np.sqrt(state["v"] / (1 - beta2**t)) + eps), state
 
 
+_IN_PLACE = ("the state's arrays (or w) are updated in place ({example}): the grader hands them over read-only. "
+             "Compute new arrays and return them in a new dict.")
+_DICT_REUSED = ("the new values are stored in the state dict the step was given: return a new dict {keys} and leave "
+                "the old one as it was (the caller may still need it).")
+_EPS_INSIDE = ("eps is inside the square root, sqrt({v} + eps): torch divides by sqrt({v}) + eps, which differs as soon "
+               "as the gradients are tiny.")
+_NO_EPS = ("eps is missing from the denominator: the step is g / (sqrt({v}) + eps). Without it, a parameter whose "
+           "gradients have all been 0 gets 0 / 0 = NaN.")
 # == Understanding: what the chapter teaches you to predict (Parts 7 and 8) =====================
 # Graded like the other parts, on hidden cases from the secret seed; the answers need only numpy and
 # the standard library. Each mutant is a typical wrong answer (guesses included) with the feedback a
@@ -736,49 +735,151 @@ PARTS = [
     Part(id="linear_regression_gd", points=3, function="linear_regression_gd", outputs=("w", "b", "losses"),
          cases=gd_cases, reference=gd_reference, call=gd_call,
          forbid=("mlp_lib.optim.SGD", "mlp_lib.training.fit"),
-         mutants={"sum instead of mean (no 1/N)": Mutant(_gd_sum),
-                  "gradient of MSE/2 (factor 2 missing)": Mutant(_gd_half_gradient),
-                  "gradient ascent (sign error)": Mutant(_gd_ascent),
-                  "bias never updated": Mutant(_gd_frozen_bias),
-                  "b's gradient at the updated w": Mutant(_gd_sequential),
-                  "final loss missing": Mutant(_gd_no_final_loss)}),
+         mutants={
+             "sum instead of mean (no 1/N)": Mutant(
+                 _gd_sum, book="ch02-gradients",
+                 feedback="the gradient is a sum over the examples, without 1/N: J is the MEAN squared error, so "
+                          "grad_w = (2/N) X.T @ r and dJ/db = (2/N) sum(r). Without 1/N each step is N times too "
+                          "large (and may diverge)."),
+             "gradient of MSE/2 (factor 2 missing)": Mutant(
+                 _gd_half_gradient, book="ch02-gradients",
+                 feedback="the factor 2 of the gradient is missing (that is the gradient of MSE / 2): the "
+                          "derivative of mean(r**2) is (2/N) X.T @ r for w and (2/N) sum(r) for b."),
+             "gradient ascent (sign error)": Mutant(
+                 _gd_ascent, book="ch02-update",
+                 feedback="the parameters move up the gradient (w + lr * grad): descent subtracts it, "
+                          "w <- w - lr * grad_w and b <- b - lr * dJ/db."),
+             "bias never updated": Mutant(
+                 _gd_frozen_bias, book="ch02-update",
+                 feedback="b never moves from 0: the bias has its own gradient, (2/N) sum(r), and is updated in "
+                          "the same step as w."),
+             "b's gradient at the updated w": Mutant(
+                 _gd_sequential, book="ch02-update",
+                 feedback="b's gradient is computed after w was updated: both gradients use the residuals at the "
+                          "current parameters; compute r once per step, then update w and b together."),
+             "final loss missing": Mutant(
+                 _gd_no_final_loss, book="ch02-cost",
+                 feedback="losses has one value per step only: it holds the MSE before each step and, last, the "
+                          "MSE after the final step, steps + 1 values in all."),
+         }),
     Part(id="minibatches", points=2, function="minibatches",
          outputs=("X_epoch1", "y_epoch1", "sizes_epoch1", "X_epoch2", "y_epoch2", "sizes_epoch2"),
          cases=minibatch_cases, reference=minibatch_reference, call=minibatch_call,
          forbid=("mlp_lib.training.fit",),
-         mutants={"no shuffling": Mutant(_mb_no_shuffle),
-                  "last partial batch dropped": Mutant(_mb_drop_last),
-                  "X and y shuffled with different permutations": Mutant(_mb_two_permutations),
-                  "X and y shuffled in place": Mutant(_mb_shuffle_in_place, diagnosis="mutated_input"),
-                  "batches sampled with replacement": Mutant(_mb_with_replacement),
-                  "own generator with a fixed seed": Mutant(_mb_fixed_seed)}),
+         mutants={
+             "no shuffling": Mutant(
+                 _mb_no_shuffle, book="ch02-shuffling",
+                 feedback="the batches come in the original order: draw perm = rng.permutation(N) and take the "
+                          "rows perm[i:i + B] of X and y."),
+             "last partial batch dropped": Mutant(
+                 _mb_drop_last, book="ch02-minibatch",
+                 feedback="the last, partial batch is dropped: keep it, so that every example appears exactly once "
+                          "per epoch (start = 0, B, 2B, ... while start < N)."),
+             "X and y shuffled with different permutations": Mutant(
+                 _mb_two_permutations, book="ch02-shuffling",
+                 feedback="X and y are shuffled with two different permutations, so rows no longer go with their "
+                          "labels: draw ONE permutation and index both X and y with it."),
+             "X and y shuffled in place": Mutant(
+                 _mb_shuffle_in_place, diagnosis="mutated_input", book="ch02-shuffling",
+                 feedback="X and y are shuffled in place (X[:] = X[perm]): index them with the permutation, which "
+                          "makes new arrays, and leave the inputs unchanged."),
+             "batches sampled with replacement": Mutant(
+                 _mb_with_replacement, book="ch02-minibatch",
+                 feedback="the batches are sampled with replacement (rng.integers): an epoch uses every example "
+                          "exactly once, as consecutive slices of one permutation."),
+             "own generator with a fixed seed": Mutant(
+                 _mb_fixed_seed, book="ch02-shuffling",
+                 feedback="the permutation comes from a generator of your own, with a fixed seed, so every epoch "
+                          "has the same order: draw it from the rng argument, perm = rng.permutation(N), so that "
+                          "each call reshuffles."),
+         }),
     Part(id="sgd_momentum_step", points=3, function="sgd_momentum_step", outputs=("trajectory", "velocity"),
-         cases=momentum_cases, reference=momentum_reference, call=momentum_call, forbid=_OPTIM_FORBID,
-         mutants={"classic (Sutskever) formulation, lr inside the velocity": Mutant(_momentum_classic),
-                  "nesterov ignored": Mutant(_momentum_no_nesterov),
-                  "Nesterov with the old velocity": Mutant(_momentum_nesterov_old_velocity),
-                  "velocity as an average (dampening 1 - momentum)": Mutant(_momentum_dampened),
-                  "state updated in place": Mutant(_momentum_in_place, diagnosis="mutated_input"),
-                  "state dict reused (new values in the caller's dict)": Mutant(_momentum_dict_in_place)}),
+         cases=momentum_cases, reference=momentum_reference, call=adapters.momentum_call, forbid=_OPTIM_FORBID,
+         mutants={
+             "classic (Sutskever) formulation, lr inside the velocity": Mutant(
+                 _momentum_classic, book="ch02-momentum",
+                 feedback="the learning rate is inside the velocity (v <- mu*v - lr*g, w <- w + v: Sutskever's "
+                          "form). torch keeps it outside, v <- mu*v + g and w <- w - lr*v: the iterates agree "
+                          "only while lr is constant, and the velocity is -lr times torch's."),
+             "nesterov ignored (heavy-ball direction)": Mutant(
+                 _momentum_no_nesterov, book="ch02-momentum",
+                 feedback="with nesterov=True the step still goes along the heavy-ball direction v_new "
+                          "(which g + mu*v_old also equals): Nesterov's direction is g + mu*v_new, with the "
+                          "velocity just updated."),
+             "velocity as an average (dampening 1 - momentum)": Mutant(
+                 _momentum_dampened, book="ch02-momentum",
+                 feedback="the velocity is an average, mu*v + (1 - mu)*g: torch's buffer is a sum, mu*v + g "
+                          "(dampening 0)."),
+             "state updated in place": Mutant(
+                 _momentum_in_place, diagnosis="mutated_input", book="ch02-momentum",
+                 feedback=_IN_PLACE.format(example="v *= mu, w -= ...")),
+             "state dict reused (new values in the caller's dict)": Mutant(
+                 _momentum_dict_in_place, book="ch02-momentum",
+                 feedback=_DICT_REUSED.format(keys="{'velocity': v_new}")),
+         }),
     Part(id="adagrad_step", points=2, function="adagrad_step", outputs=("trajectory", "sum_sq"),
-         cases=adagrad_cases, reference=adagrad_reference, call=adagrad_call, forbid=_OPTIM_FORBID,
-         mutants={"eps inside the square root": Mutant(_adagrad_eps_inside),
-                  "no accumulation (current gradient only)": Mutant(_adagrad_no_accumulation),
-                  "no square root": Mutant(_adagrad_no_sqrt),
-                  "state updated in place": Mutant(_adagrad_in_place, diagnosis="mutated_input")}),
+         cases=adagrad_cases, reference=adagrad_reference, call=adapters.adagrad_call, forbid=_OPTIM_FORBID,
+         mutants={
+             "eps inside the square root": Mutant(
+                 _adagrad_eps_inside, book="ch02-adaptive", feedback=_EPS_INSIDE.format(v="s")),
+             "eps missing": Mutant(_adagrad_no_eps, book="ch02-adaptive", feedback=_NO_EPS.format(v="s")),
+             "no accumulation (current gradient only)": Mutant(
+                 _adagrad_no_accumulation, book="ch02-adaptive",
+                 feedback="sum_sq holds only the current squared gradient: AdaGrad's s is the running SUM of "
+                          "every squared gradient so far, s + g**2."),
+             "no square root": Mutant(
+                 _adagrad_no_sqrt, book="ch02-adaptive",
+                 feedback="the step divides by s + eps: it divides by the square root, sqrt(s) + eps."),
+             "state updated in place": Mutant(
+                 _adagrad_in_place, diagnosis="mutated_input", book="ch02-adaptive",
+                 feedback=_IN_PLACE.format(example="s += g**2, w -= ...")),
+         }),
     Part(id="rmsprop_step", points=2, function="rmsprop_step", outputs=("trajectory", "square_avg"),
-         cases=rmsprop_cases, reference=rmsprop_reference, call=rmsprop_call, forbid=_OPTIM_FORBID,
-         mutants={"eps inside the square root": Mutant(_rmsprop_eps_inside),
-                  "alpha and 1 - alpha swapped": Mutant(_rmsprop_swapped_alpha),
-                  "sum instead of moving average": Mutant(_rmsprop_sum),
-                  "state updated in place": Mutant(_rmsprop_in_place, diagnosis="mutated_input")}),
+         cases=rmsprop_cases, reference=rmsprop_reference, call=adapters.rmsprop_call, forbid=_OPTIM_FORBID,
+         mutants={
+             "eps inside the square root": Mutant(
+                 _rmsprop_eps_inside, book="ch02-adaptive", feedback=_EPS_INSIDE.format(v="v")),
+             "eps missing": Mutant(_rmsprop_no_eps, book="ch02-adaptive", feedback=_NO_EPS.format(v="v")),
+             "alpha and 1 - alpha swapped": Mutant(
+                 _rmsprop_swapped_alpha, book="ch02-adaptive",
+                 feedback="alpha and 1 - alpha are swapped: alpha weights the OLD average, "
+                          "v <- alpha*v + (1 - alpha)*g**2, so that it changes slowly."),
+             "sum instead of moving average": Mutant(
+                 _rmsprop_sum, book="ch02-adaptive",
+                 feedback="square_avg is a sum, v + g**2 (AdaGrad's): RMSProp keeps a moving average, "
+                          "alpha*v + (1 - alpha)*g**2."),
+             "state updated in place": Mutant(
+                 _rmsprop_in_place, diagnosis="mutated_input", book="ch02-adaptive",
+                 feedback=_IN_PLACE.format(example="v *= alpha, v += ...")),
+         }),
     Part(id="adam_step", points=3, function="adam_step", outputs=("trajectory", "m", "v", "t"),
-         cases=adam_cases, reference=adam_reference, call=adam_call, forbid=_OPTIM_FORBID,
-         mutants={"no bias correction": Mutant(_adam_no_bias_correction),
-                  "t incremented after the bias correction": Mutant(_adam_t_incremented_after),
-                  "eps inside the square root": Mutant(_adam_eps_inside),
-                  "bias correction of m only": Mutant(_adam_corrects_m_only),
-                  "state updated in place": Mutant(_adam_in_place, diagnosis="mutated_input"),
-                  "state dict reused (new values in the caller's dict)": Mutant(_adam_dict_in_place)}),
+         cases=adam_cases, reference=adam_reference, call=adapters.adam_call, forbid=_OPTIM_FORBID,
+         mutants={
+             "no bias correction": Mutant(
+                 _adam_no_bias_correction, book="ch02-adam",
+                 feedback="there is no bias correction: the step uses m / (1 - beta1**t) and v / (1 - beta2**t), "
+                          "with the new t; without it the first steps are far too small."),
+             "t incremented after the bias correction": Mutant(
+                 _adam_t_incremented_after, book="ch02-adam",
+                 feedback="the bias correction uses the old count: increment t first, so that the first step "
+                          "divides by 1 - beta1 and 1 - beta2."),
+             "eps inside the square root": Mutant(
+                 _adam_eps_inside, book="ch02-adam", feedback=_EPS_INSIDE.format(v="v_hat")),
+             "eps missing": Mutant(_adam_no_eps, book="ch02-adam", feedback=_NO_EPS.format(v="v_hat")),
+             "bias correction of m only": Mutant(
+                 _adam_corrects_m_only, book="ch02-adam",
+                 feedback="only m is bias-corrected: v needs its own correction, v_hat = v / (1 - beta2**t)."),
+             "state holds the corrected moments": Mutant(
+                 _adam_stores_corrected_moments, book="ch02-adam",
+                 feedback="the state holds the bias-corrected m_hat and v_hat: store the uncorrected moving "
+                          "averages m and v, and correct them only to compute the step (the next step's "
+                          "averages continue from the uncorrected ones)."),
+             "state updated in place": Mutant(
+                 _adam_in_place, diagnosis="mutated_input", book="ch02-adam",
+                 feedback=_IN_PLACE.format(example="m *= beta1, m += ...")),
+             "state dict reused (new values in the caller's dict)": Mutant(
+                 _adam_dict_in_place, book="ch02-adam",
+                 feedback=_DICT_REUSED.format(keys="{'t': ..., 'm': ..., 'v': ...}")),
+         }),
     *UNDERSTANDING_PARTS,
 ]
