@@ -256,15 +256,14 @@ def where_it_differs(expected: np.ndarray, got: np.ndarray, inputs: dict, *, rto
     for arg, x in inputs.items():
         if x.shape != wrong.shape or x.dtype.kind != "f":
             continue
-        for test, words in ((x == 0, f"where {arg} == 0"), (x < 0, f"where {arg} < 0"), (x > 0, f"where {arg} > 0")):
-            if test.any() and np.array_equal(wrong, test):
-                facts.append(f"it differs exactly {words}")
-                break
-        else:
-            for test, words in ((x == 0, f"{arg} == 0"), (x < 0, f"{arg} < 0"), (x > 0, f"{arg} > 0")):
-                if test.any() and not (wrong & ~test).any():
-                    facts.append(f"it differs only at entries where {words}")
-                    break
+        tests = [(t, w) for t, w in ((x == 0, f"{arg} == 0"), (x < 0, f"{arg} < 0"), (x > 0, f"{arg} > 0"))
+                 if t.any() and not t.all()]         # a condition true everywhere tells nothing
+        exact = [w for t, w in tests if np.array_equal(wrong, t)]
+        inside = [w for t, w in tests if not (wrong & ~t).any()]
+        if exact:
+            facts.append(f"it differs exactly where {exact[0]}")
+        elif inside:
+            facts.append(f"it differs only at entries where {inside[0]}")
     if wrong.ndim >= 1 and wrong.shape[0] > 1:
         rows = np.flatnonzero(wrong.reshape(wrong.shape[0], -1).any(axis=1))
         n, unit = wrong.shape[0], "row" if wrong.ndim > 1 else "entry"
@@ -287,10 +286,16 @@ def _agrees(student: CaseOutput, mutant: MutantOutcome, name: str, rtol: float, 
     got, want = student.outputs.get(name), mutant.outputs.get(name)
     if got is None or want is None or not isinstance(got, np.ndarray) or got.shape != want.shape:
         return False
-    if want.dtype.kind != "f" or got.dtype.kind != "f":
+    if _kind(got) != _kind(want):            # a boolean mask is not an integer array, nor a string a number
+        return False
+    if want.dtype.kind != "f":
         return bool(np.array_equal(got, want))
     with np.errstate(all="ignore"):
         return bool(np.allclose(got, want, rtol=rtol, atol=atol, equal_nan=True))
+
+
+def _kind(a: np.ndarray) -> str:
+    return "i" if a.dtype.kind in "iu" else a.dtype.kind
 
 
 def _same_error(a: str, b: str) -> bool:
