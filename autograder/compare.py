@@ -321,9 +321,13 @@ def match_catalogue(plan, cases, got, failing: list[int], wrong_outputs: dict, c
                             for i in range(len(got)) if name in cases[i].mutants)
             if agree_all and any(name in cases[i].mutants for i in wrong_cases):
                 explained_outputs.append(out_name)
-        explained_cases = [i for i in failing if name in cases[i].mutants and
-                           all(_agrees(got[i], cases[i].mutants[name], o, plan.rtol, plan.atol)
-                               for o in plan.graded_outputs)]
+        # a mistake that is wrong where the student is right is not the student's mistake
+        right_cases = [i for i in range(len(got)) if i not in failing and name in cases[i].mutants]
+        wrong_where_right = any(not _agrees(got[i], cases[i].mutants[name], o, plan.rtol, plan.atol)
+                                for i in right_cases for o in plan.graded_outputs)
+        explained_cases = [] if wrong_where_right else [
+            i for i in failing if name in cases[i].mutants and
+            all(_agrees(got[i], cases[i].mutants[name], o, plan.rtol, plan.atol) for o in plan.graded_outputs)]
         if explained_outputs or explained_cases:
             matches.append(_Match(name, tuple(explained_outputs), len(explained_cases), feedback, book,
                                   tuple(explained_cases)))

@@ -481,6 +481,18 @@ def test_a_mistake_that_explains_only_some_cases_is_said_to_do_so(rng):
     assert "partly:no square" in v.diagnoses and "In 1 of the 3 failing" in v.messages[0]
 
 
+def test_a_mistake_that_is_wrong_where_the_student_is_right_is_not_named(rng):
+    """'mode ignored' (always fan_in) and 'fans swapped' agree wherever mode is fan_out: a student who
+    ignores the mode is right on the fan_in cases, where 'fans swapped' is wrong, so only one is named."""
+    cases = catalogue_cases(rng, {"always mine": lambda x: np.tanh(x) + 1, "wrong twice": lambda x: np.tanh(x) + 1})
+    for case in cases[:1]:                       # where the student is right, "wrong twice" is wrong too
+        case.mutants["always mine"] = MutantOutcome(outputs={"out": case.expected["out"]})
+    got = [CaseOutput(outputs={"out": case.mutants["always mine"].outputs["out"]}) for case in cases]
+    v = compare.judge_part(Plan(), cases, got, catalogue={"always mine": ("mine", None),
+                                                          "wrong twice": ("not mine", None)})
+    assert v.diagnoses == ["mutant:always mine"], v.messages
+
+
 def test_two_mistakes_at_once_are_named_output_by_output(rng):
     plan = Plan(graded_outputs=("a", "b"))
     cases, got = [], []
