@@ -314,6 +314,7 @@ class _Match:
 def match_catalogue(plan, cases, got, failing: list[int], wrong_outputs: dict, catalogue: dict) -> list[_Match]:
     """Mistakes whose outputs agree with the student's in every case on the outputs the student got wrong."""
     matches = []
+    values_wrong = {i for v in wrong_outputs.values() for i in v} | {i for i, o in enumerate(got) if o.error is not None}
     for name, (feedback, book) in catalogue.items():
         explained_outputs = []
         for out_name, wrong_cases in wrong_outputs.items():
@@ -321,8 +322,8 @@ def match_catalogue(plan, cases, got, failing: list[int], wrong_outputs: dict, c
                             for i in range(len(got)) if name in cases[i].mutants)
             if agree_all and any(name in cases[i].mutants for i in wrong_cases):
                 explained_outputs.append(out_name)
-        # a mistake that is wrong where the student is right is not the student's mistake
-        right_cases = [i for i in range(len(got)) if i not in failing and name in cases[i].mutants]
+        # a mistake that is wrong where the student's values are right is not the student's mistake
+        right_cases = [i for i in range(len(got)) if i not in values_wrong and name in cases[i].mutants]
         wrong_where_right = any(not _agrees(got[i], cases[i].mutants[name], o, plan.rtol, plan.atol)
                                 for i in right_cases for o in plan.graded_outputs)
         explained_cases = [] if wrong_where_right else [
@@ -372,8 +373,11 @@ def judge_part(plan, cases: list[CaseData], got: list[CaseOutput] | None, *, lab
     if wrong and right and len(plan.graded_outputs) > 1:
         messages.append(f"{_names(right)} {'is' if len(right) == 1 else 'are'} right; "
                         f"{_names(list(wrong))} {'is' if len(wrong) == 1 else 'are'} not.")
-    matches = match_catalogue(plan, cases, got, failing, wrong, catalogue or {}) if failing else []
-    explained, explained_cases = _explain_by_catalogue(matches, wrong, errors, failing, label, messages,
+    # a known mistake explains the cases whose values are wrong; the warnings are reported below. Only
+    # where the values are right everywhere must a mistake (one whose values are right) explain the warnings.
+    to_explain = sorted(set(errors) | {i for v in wrong.values() for i in v}) or failing
+    matches = match_catalogue(plan, cases, got, to_explain, wrong, catalogue or {}) if failing else []
+    explained, explained_cases = _explain_by_catalogue(matches, wrong, errors, to_explain, label, messages,
                                                        diagnoses, book)
     if errors:
         kinds = Counter(_error_kind(e) for e in errors.values())

@@ -493,6 +493,22 @@ def test_a_mistake_that_is_wrong_where_the_student_is_right_is_not_named(rng):
     assert v.diagnoses == ["mutant:always mine"], v.messages
 
 
+def test_right_values_that_only_warn_are_explained_by_a_mistake_that_only_warns(rng):
+    """ch06: an expected improvement that divides by sigma = 0 and then replaces those entries has the right
+    values and warns. 'maximize ignored' is right on the maximizing cases too; that is no reason to name it."""
+    cases = catalogue_cases(rng, {"maximize ignored": lambda x: np.tanh(x)})
+    cases[0].mutants["maximize ignored"] = MutantOutcome(outputs={"out": -np.tanh(cases[0].inputs["x"])})
+    warned = [CaseOutput(outputs={"out": c.expected["out"]}, warnings=["RuntimeWarning: divide by zero encountered"])
+              for c in cases]
+    v = compare.judge_part(Plan(stable=True), cases, warned, catalogue={"maximize ignored": ("ignored", None)})
+    assert v.diagnoses == ["warning"], v.messages
+    for c in cases:
+        c.mutants["divides, then replaces"] = MutantOutcome(outputs={"out": c.expected["out"]})
+    v = compare.judge_part(Plan(stable=True), cases, warned, catalogue={"maximize ignored": ("ignored", None),
+                                                                         "divides, then replaces": ("0 / 0", None)})
+    assert v.diagnoses == ["mutant:divides, then replaces", "warning"], v.messages
+
+
 def test_two_mistakes_at_once_are_named_output_by_output(rng):
     plan = Plan(graded_outputs=("a", "b"))
     cases, got = [], []
