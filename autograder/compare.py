@@ -316,17 +316,20 @@ def match_catalogue(plan, cases, got, failing: list[int], wrong_outputs: dict, c
     matches = []
     values_wrong = {i for v in wrong_outputs.values() for i in v} | {i for i, o in enumerate(got) if o.error is not None}
     for name, (feedback, book) in catalogue.items():
+        present = [i for i in range(len(got)) if name in cases[i].mutants]
+        # a mistake that is wrong where the student is right is not the student's mistake: not on an output the
+        # student got right in every case, and not in a case whose values the student got right
+        right_outputs = [o for o in plan.graded_outputs if o not in wrong_outputs]
+        wrong_on_a_right_output = any(not _agrees(got[i], cases[i].mutants[name], o, plan.rtol, plan.atol)
+                                      for i in present if got[i].error is None for o in right_outputs)
+        wrong_in_a_right_case = any(not _agrees(got[i], cases[i].mutants[name], o, plan.rtol, plan.atol)
+                                    for i in present if i not in values_wrong for o in plan.graded_outputs)
         explained_outputs = []
         for out_name, wrong_cases in wrong_outputs.items():
-            agree_all = all(_agrees(got[i], cases[i].mutants[name], out_name, plan.rtol, plan.atol)
-                            for i in range(len(got)) if name in cases[i].mutants)
-            if agree_all and any(name in cases[i].mutants for i in wrong_cases):
+            agree_all = all(_agrees(got[i], cases[i].mutants[name], out_name, plan.rtol, plan.atol) for i in present)
+            if agree_all and not wrong_on_a_right_output and any(name in cases[i].mutants for i in wrong_cases):
                 explained_outputs.append(out_name)
-        # a mistake that is wrong where the student's values are right is not the student's mistake
-        right_cases = [i for i in range(len(got)) if i not in values_wrong and name in cases[i].mutants]
-        wrong_where_right = any(not _agrees(got[i], cases[i].mutants[name], o, plan.rtol, plan.atol)
-                                for i in right_cases for o in plan.graded_outputs)
-        explained_cases = [] if wrong_where_right else [
+        explained_cases = [] if wrong_in_a_right_case else [
             i for i in failing if name in cases[i].mutants and
             all(_agrees(got[i], cases[i].mutants[name], o, plan.rtol, plan.atol) for o in plan.graded_outputs)]
         if explained_outputs or explained_cases:

@@ -509,6 +509,21 @@ def test_right_values_that_only_warn_are_explained_by_a_mistake_that_only_warns(
     assert v.diagnoses == ["mutant:divides, then replaces", "warning"], v.messages
 
 
+def test_a_mistake_that_is_wrong_on_an_output_the_student_got_right_is_not_named_for_another(rng):
+    """ch04's variance ratios: 'one ratio for both directions' returns (forward, forward); 'fans swapped'
+    returns (backward, forward): the same backward, but a wrong forward where the student's is right."""
+    plan = Plan(graded_outputs=("a", "b"))
+    cases, got = [], []
+    for _ in range(3):
+        x = rng.standard_normal((4, 3))
+        want = {"a": x.sum(0), "b": x.prod(0)}
+        cases.append(CaseData(inputs={"x": x}, expected=want,
+                              mutants={"swapped": MutantOutcome(outputs={"a": x.prod(0), "b": x.sum(0)})}))
+        got.append(CaseOutput(outputs={"a": x.sum(0), "b": x.sum(0)}))
+    v = compare.judge_part(plan, cases, got, catalogue={"swapped": ("a and b swapped", None)})
+    assert not any(d.startswith("mutant:") for d in v.diagnoses), v.messages
+
+
 def test_two_mistakes_at_once_are_named_output_by_output(rng):
     plan = Plan(graded_outputs=("a", "b"))
     cases, got = [], []
