@@ -474,10 +474,12 @@ def training_cases(rng):
     cases = []
     for _ in range(5):
         depth, steps, n_runs = int(rng.integers(4, 11)), int(rng.integers(20, 41)), int(rng.integers(6, 9))
-        kinds = list(_KINDS) + list(rng.choice(list(_KINDS), size=n_runs - 4))
+        kinds = list(_KINDS) + ["exploding"] + list(rng.choice(list(_KINDS), size=n_runs - 5))
         # kinds[0] is a healthy run with tiny gradients everywhere (a small loss scale), kinds[2] an exploding
-        # run whose norm overflows to nan; the other runs draw these at random.
-        runs = [_run(rng, kinds[i], depth, steps, overflow=np.nan if i == 2 else None, tiny=i == 0)
+        # run whose norm overflows to nan, kinds[4] one whose norm overflows to inf (so that missing the nan and
+        # ignoring the history differ in every case); the other runs draw these at random.
+        overflows = {2: np.nan, 4: np.inf}
+        runs = [_run(rng, kinds[i], depth, steps, overflow=overflows.get(i), tiny=i == 0)
                 for i in rng.permutation(n_runs)]
         cases.append({"layer_norms": np.array([r[0] for r in runs]), "norm_history": np.array([r[1] for r in runs]),
                       "saturation": np.array([r[2] for r in runs])})
