@@ -91,7 +91,7 @@ def test_statistical_tolerance_has_a_wide_margin_for_the_solution(spec, solution
     plan = next(p for p in spec.plans() if p.id == part_id)
     worst = 0.0
     for seed in range(5):
-        cases = references.compute(spec, seed, "cpu")[part_id].cases
+        cases = references.compute(spec, seed, "cpu", with_mutants=False)[part_id].cases
         outs = pipeline.in_process_outputs(plan, solution, [c.inputs for c in cases], spec.helpers)
         assert outs.error is None
         for case, out in zip(cases, outs.cases):
