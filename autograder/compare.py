@@ -320,16 +320,22 @@ class _Match:
 def match_catalogue(plan, cases, got, failing: list[int], wrong_outputs: dict, catalogue: dict) -> list[_Match]:
     """How far each catalogued mistake agrees with the student's results."""
     matches = []
+    values_wrong = {i for v in wrong_outputs.values() for i in v} | {i for i, o in enumerate(got) if o.error is not None}
     for name, (feedback, book) in catalogue.items():
         if not all(name in c.mutants for c in cases[:len(got)]):
             continue
         agree = {(i, o): _agrees(got[i], cases[i].mutants[name], o, plan.rtol, plan.atol)
                  for i in range(len(got)) for o in plan.graded_outputs}
         everywhere = all(agree.values())
-        # to explain a wrong output on its own, the mistake must also spare the outputs the student got right
+        # a mistake that is wrong where the student is right is not the student's mistake: it explains a wrong
+        # output on its own only if it spares the outputs the student got right, and some failing cases only if
+        # it spares the cases whose values the student got right (a case failing on a warning alone included)
         spares_right = all(agree[i, o] for i in range(len(got)) for o in plan.graded_outputs if o not in wrong_outputs)
+        spares_right_cases = all(agree[i, o] for i in range(len(got)) if i not in values_wrong
+                                 for o in plan.graded_outputs)
         outputs = tuple(o for o in wrong_outputs if spares_right and all(agree[i, o] for i in range(len(got))))
-        explained = tuple(i for i in failing if all(agree[i, o] for o in plan.graded_outputs))
+        explained = tuple(i for i in failing if i in values_wrong and spares_right_cases
+                          and all(agree[i, o] for o in plan.graded_outputs))
         if everywhere or outputs or explained:
             matches.append(_Match(name, everywhere, outputs, explained, feedback, book))
     return matches
@@ -373,8 +379,11 @@ def judge_part(plan, cases: list[CaseData], got: list[CaseOutput] | None, *, lab
     if wrong and right and len(plan.graded_outputs) > 1:
         messages.append(f"{_names(right)} {'is' if len(right) == 1 else 'are'} right; "
                         f"{_names(list(wrong))} {'is' if len(wrong) == 1 else 'are'} not.")
-    matches = match_catalogue(plan, cases, got, failing, wrong, catalogue or {}) if failing else []
-    explained, explained_cases = _explain_by_catalogue(matches, wrong, errors, failing, label, messages,
+    # a known mistake explains the cases whose values are wrong; the warnings are reported below. Only
+    # where the values are right everywhere must a mistake (one whose values are right) explain the warnings.
+    to_explain = sorted(set(errors) | {i for v in wrong.values() for i in v}) or failing
+    matches = match_catalogue(plan, cases, got, to_explain, wrong, catalogue or {}) if failing else []
+    explained, explained_cases = _explain_by_catalogue(matches, wrong, errors, to_explain, label, messages,
                                                        diagnoses, book)
     if errors:
         kinds = Counter(_error_kind(e) for e in errors.values())

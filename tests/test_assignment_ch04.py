@@ -1,11 +1,12 @@
 """Chapter 4's exercise (solutions/ch04_saturation_initialization): spec, solution, release, mutants.
 
 The grading machinery must prove, for this assignment: the instructor's solution gets every
-point, the released stubs get none, and every typical mistake of the spec's mutant catalogue
-loses the points of its own part (with the diagnosis it names) while every other part keeps
-its points. The two initializers are graded statistically, so this file also checks that the
-statistical references are torch's (torch's own initializers land on them) and that the
-tolerance is wide enough for the solution on many seeds yet narrow enough for every mutant.
+point, the released stubs get none, and every typical mistake of the spec's catalogue loses the
+points of its own part, and is named by its own feedback, while every other part keeps its
+points; bugs the catalogue does not hold (UNCATALOGUED) lose their part and are never named as
+another mistake. The two initializers are graded statistically, so this file also checks that
+the statistical references are torch's (torch's own initializers land on them) and that the
+tolerance is wide enough for the solution on many seeds yet narrow enough for every mistake.
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ def _torch_statistics(part_id, case, generator):
         if part_id == "xavier_uniform":
             torch.nn.init.xavier_uniform_(w, gain=float(case["gain"]), generator=generator)
         else:
-            torch.nn.init.kaiming_normal_(w, a=float(case["a"]), mode=("fan_in", "fan_out")[int(case["mode"])],
+            torch.nn.init.kaiming_normal_(w, a=float(case["a"]), mode=str(case["mode"]),
                                           nonlinearity="leaky_relu", generator=generator)
         draws.append(w.flatten())
         total += w.numel()
@@ -90,8 +91,8 @@ def test_statistical_tolerance_has_a_wide_margin_for_the_solution(spec, solution
     plan = next(p for p in spec.plans() if p.id == part_id)
     worst = 0.0
     for seed in range(5):
-        cases = references.compute(spec, seed, "cpu")[part_id].cases
-        outs = pipeline.in_process_outputs(plan, solution, [c.inputs for c in cases])
+        cases = references.compute(spec, seed, "cpu", with_mutants=False)[part_id].cases
+        outs = pipeline.in_process_outputs(plan, solution, [c.inputs for c in cases], spec.helpers)
         assert outs.error is None
         for case, out in zip(cases, outs.cases):
             assert out.error is None, out.error
@@ -107,7 +108,7 @@ def test_initializer_cases_cover_both_fan_orders_modes_slopes_and_gains(spec):
     assert any(c["d_in"] > 2 * c["d_out"] for c in xavier) and any(c["d_out"] > 2 * c["d_in"] for c in xavier)
     assert any(c["gain"] == 1.0 for c in xavier) and any(c["gain"] > 1.5 for c in xavier)
     kaiming = spec.part("kaiming_normal").cases(rng)
-    assert {int(c["mode"]) for c in kaiming} == {0, 1}
+    assert {c["mode"] for c in kaiming} == {"fan_in", "fan_out"}
     assert any(c["a"] == 0 for c in kaiming) and any(c["a"] > 0 for c in kaiming)
     for c in kaiming:                    # every case is large and far from square: swapped fans show
         assert max(c["d_in"], c["d_out"]) > 2 * min(c["d_in"], c["d_out"])
@@ -117,12 +118,12 @@ def test_saturation_cases_hold_boundary_values_and_intermediate_fractions(spec):
     part = spec.part("saturation_fraction")
     for case in part.cases(np.random.default_rng(12)):
         a, t = case["a"], float(case["threshold"])
-        if int(case["kind"]) == 0:
+        if case["kind"] == "sigmoid":
             assert (a == t).sum() >= 3
         else:
             assert (np.abs(a) == 1.0 - t).sum() >= 6
             assert 1.0 - (1.0 - t) >= t         # so that 1 - |a| < t and |a| > 1 - t agree on the boundary
-        fraction = float(part.reference(torch.tensor(a), torch.tensor(case["kind"]), torch.tensor(t)))
+        fraction = float(part.reference(torch.tensor(a), case["kind"], torch.tensor(t)))
         assert 0.0 < fraction < 1.0
 
 
@@ -132,6 +133,7 @@ def test_clip_cases_clip_and_do_not_clip_and_feel_the_eps(spec):
     totals = [float(np.linalg.norm(c["flat"])) for c in part.cases(np.random.default_rng(13))]
     assert any(r > 1 for r in ratios) and any(r < 1 for r in ratios)
     assert any(r < 1 and 1e-6 / t > 1e-5 for r, t in zip(ratios, totals)), "no case where the 1e-6 matters"
+    assert any(r < 1 and 1e-6 / t > 1e-2 for r, t in zip(ratios, totals)), "no case where the 1e-6 dominates"
 
 
 def test_layer_norm_reference_is_torch_vector_norm_of_each_layer(spec):
@@ -160,8 +162,68 @@ def test_released_stubs_get_no_point(spec, hidden_cases):
 
 
 @pytest.mark.parametrize("part_id, mutant", MUTANTS)
-def test_each_mutant_loses_its_own_part_only_with_its_diagnosis(spec, hidden_cases, solution, part_id, mutant):
+def test_each_mutant_loses_its_own_part_only_and_is_named(spec, hidden_cases, solution, part_id, mutant):
     support.assert_mutant_loses_its_part_only(spec, hidden_cases, solution, part_id, mutant, unchecked=INIT_PARTS, others_on_first_seed_only=True)
+
+
+# -- bugs the catalogue does not hold (written after reading it) ---------------------------------------
+def _xavier_fans_multiplied(shape, *, gain=1.0, rng):
+    a = gain * math.sqrt(6.0 / (shape[0] * shape[1]))          # the product of the fans, not their sum
+    return rng.uniform(-a, a, size=shape)
+
+
+def _xavier_unseeded_generator(shape, *, gain=1.0, rng):
+    a = gain * math.sqrt(6.0 / (shape[0] + shape[1]))
+    return np.random.default_rng().uniform(-a, a, size=shape)   # a new generator, not the one given
+
+
+def _kaiming_std_without_sqrt(shape, *, a=0.0, mode="fan_in", rng):
+    fan = shape[0] if mode == "fan_in" else shape[1]
+    return rng.normal(0.0, math.sqrt(2.0 / (1 + a * a)) / fan, size=shape)
+
+
+def _kaiming_slope_ignored_fans_swapped(shape, *, a=0.0, mode="fan_in", rng):
+    fan = shape[1] if mode == "fan_in" else shape[0]           # two bugs: torch's fans, and no slope
+    return rng.normal(0.0, math.sqrt(2.0 / fan), size=shape)
+
+
+def _norms_concatenate(layer_grads):
+    # np.concatenate needs arrays of one dimensionality: fails for [dW, db]
+    return np.array([np.linalg.norm(np.concatenate(grads)) for grads in layer_grads])
+
+
+def _sat_tanh_threshold_not_complemented(a, *, kind, threshold=0.01):
+    if kind == "sigmoid":
+        return float(np.mean((a < threshold) | (a > 1 - threshold)))
+    return float(np.mean(np.abs(a) > threshold))
+
+
+def _clip_no_eps_and_norm_after(grads, max_norm):
+    total = math.sqrt(sum(np.sum(g * g) for g in grads))
+    clipped = [g * min(1.0, max_norm / total) for g in grads]             # two bugs: no 1e-6 ...
+    return clipped, math.sqrt(sum(np.sum(g * g) for g in clipped))       # ... and the norm after clipping
+
+
+def _clip_values(grads, max_norm):
+    total = math.sqrt(sum(np.sum(g * g) for g in grads))
+    return [np.clip(g, -max_norm, max_norm) for g in grads], total       # clip_grad_value's rule
+
+
+UNCATALOGUED = [
+    support.Bug("xavier_uniform", "the product of the fans in the bound", _xavier_fans_multiplied),
+    support.Bug("xavier_uniform", "an unseeded Generator of its own", _xavier_unseeded_generator,
+                may_name=frozenset({"numpy's global random state"})),
+    support.Bug("kaiming_normal", "std = gain / fan, no square root", _kaiming_std_without_sqrt),
+    support.Bug("kaiming_normal", "two bugs: torch's fans and the slope ignored", _kaiming_slope_ignored_fans_swapped),
+    support.Bug("layer_gradient_norms", "np.concatenate of 2-D and 1-D arrays", _norms_concatenate),
+    support.Bug("saturation_fraction", "tanh: |a| > t instead of |a| > 1 - t", _sat_tanh_threshold_not_complemented),
+    support.Bug("clip_grad_norm", "two bugs: no 1e-6 and the norm after clipping", _clip_no_eps_and_norm_after),
+    support.Bug("clip_grad_norm", "values clipped elementwise", _clip_values),
+]
+
+
+def test_bugs_the_catalogue_does_not_hold_are_never_named_as_another_mistake(spec, hidden_cases, solution):
+    support.assert_uncatalogued_bugs_are_never_wrongly_named(spec, hidden_cases, solution, UNCATALOGUED)
 
 
 @pytest.mark.slow

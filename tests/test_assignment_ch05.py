@@ -1,15 +1,18 @@
 """Chapter 5's exercise (solutions/ch05_relu_variants): spec, solution, release, mutants.
 
 The grading machinery must prove, for this assignment: the instructor's solution gets every
-point, the released stubs get none, and every typical mistake of the spec's mutant catalogue
-loses the points of its own part (with the diagnosis it names) while every other part keeps
-its points. Those checks run in-process on hidden-style cases (references from torch, float64).
+point, the released stubs get none, and every typical mistake of the spec's catalogue loses the
+points of its own part, and is named by its own feedback, while every other part keeps its
+points; bugs the catalogue does not hold (UNCATALOGUED) lose their part and are never named as
+another mistake. Those checks run in-process on hidden-style cases (references from torch, float64).
 Two more oracles back the references up: mlp_lib's own layers (tested against torch in
 test_layers.py) must agree with them on every case, and the cases must really contain what the
 mutants are caught by (exact zeros at the kinks, inputs that overflow a naive exp, dead units
 with zeros in them). Slow tests run the real sandboxed pipeline and the release check.
 """
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
@@ -42,7 +45,7 @@ def test_solution_runs_the_hidden_cases_without_floating_point_warnings(spec, hi
     namespace = answer_namespace(SOURCE)
     for seed, cases in hidden_cases.items():
         for plan in spec.plans():
-            outs = pipeline.in_process_outputs(plan, namespace, [c.inputs for c in cases[plan.id]])
+            outs = pipeline.in_process_outputs(plan, namespace, [c.inputs for c in cases[plan.id]], spec.helpers)
             assert outs.error is None
             # underflow (exp(-1000) = 0) is the right answer, not a defect; overflow and nan are
             caught = [w for case in outs.cases for w in case.warnings if "underflow" not in w]
@@ -55,7 +58,8 @@ def test_the_harness_records_the_overflow_of_a_naive_formula(spec, hidden_cases)
     namespace = answer_namespace(SOURCE)
     namespace[part.function] = part.mutants["naive log(1 + exp(beta x))"].fn
     plan = next(p for p in spec.plans() if p.id == part.id)
-    outs = pipeline.in_process_outputs(plan, namespace, [c.inputs for c in hidden_cases[SEEDS[0]][part.id]])
+    outs = pipeline.in_process_outputs(plan, namespace, [c.inputs for c in hidden_cases[SEEDS[0]][part.id]],
+                                       spec.helpers)
     assert any("overflow" in w for case in outs.cases for w in case.warnings)
 
 
@@ -115,6 +119,29 @@ def test_elu_and_softplus_cases_overflow_a_naive_exp(hidden_cases):
         assert band
 
 
+def test_parts_whose_statement_forbids_overflow_are_graded_as_stable(spec):
+    """ELU and softplus: a numpy warning fails the case (the statement says so); ReLU's cannot overflow."""
+    assert {p.id for p in spec.parts if p.stable} == {"elu_forward", "elu_backward", "softplus_forward",
+                                                      "softplus_backward"}
+    cells = json.loads(SOURCE.read_text())["cells"]
+    intro = next("".join(c["source"]) for c in cells if c["metadata"]["nbgrader"].get("grade_id") == "intro")
+    assert "without\n  overflow" in intro and "Parts 5 to 8" in intro
+
+
+def test_softplus_cases_put_x_and_beta_x_on_both_sides_of_the_threshold(hidden_cases):
+    """Deliberate: entries where x and beta * x disagree about the threshold, with a threshold small enough that
+    the two branches differ by far more than the tolerance (a threshold compared with x fails under any secret)."""
+    for cases in hidden_cases.values():
+        above = below = False
+        for c in cases["softplus_forward"]:
+            x, beta, t = c.inputs["x"], float(c.inputs["beta"]), float(c.inputs["threshold"])
+            gap = np.abs(np.log1p(np.exp(-np.abs(beta * x))) / beta) / np.maximum(np.abs(x), 1e-300)
+            big = gap > 1e-4                               # the two branches differ relatively by this much
+            above |= bool(np.any((beta * x > t) & (x <= t) & big))
+            below |= bool(np.any((x > t) & (beta * x <= t) & big))
+        assert above and below
+
+
 def test_softplus_cases_cover_both_sides_of_the_threshold_and_several_betas(hidden_cases):
     for cases in hidden_cases.values():
         sides = set()
@@ -139,14 +166,17 @@ def test_dead_unit_cases_separate_units_from_entries_and_strict_from_loose(hidde
             np.testing.assert_allclose(float(c.expected["fraction"]), dead.mean(), rtol=0, atol=0)
             # units alive on a single example: sparse, but not dead
             assert ((z > 0).sum(axis=0) == 1).any()
+            if dead.any():                   # dead units of three kinds: strictly negative, with zeros, all zero
+                assert (z < 0).all(axis=0).any() and (dead & (z == 0).any(axis=0) & ~(z == 0).all(axis=0)).any()
+                assert (z == 0).all(axis=0).any()
         assert any(f > 0 for f in fractions) and any(f == 0 for f in fractions)
         assert any(s < f for s, f in zip(strict, fractions)), "no dead unit with an exact zero: < vs <= untested"
         assert any(r != f for r, f in zip(rows, fractions)), "the axis-swapped answer is never wrong"
 
 
 def test_public_cases_are_not_the_hidden_ones(spec):
-    public = references.compute(spec, spec.public_seed, "cpu")
-    hidden = references.compute(spec, SEEDS[0], "cpu")
+    public = references.compute(spec, spec.public_seed, "cpu", with_mutants=False)
+    hidden = references.compute(spec, SEEDS[0], "cpu", with_mutants=False)
     for pid in PART_IDS:
         a, b = public[pid].cases[0].inputs, hidden[pid].cases[0].inputs
         assert any(a[k].shape != b[k].shape or not np.array_equal(a[k], b[k]) for k in a), pid
@@ -170,8 +200,74 @@ def test_released_stubs_get_no_point(spec, hidden_cases):
 
 
 @pytest.mark.parametrize("part_id, mutant", MUTANTS)
-def test_each_mutant_loses_its_own_part_only_with_its_diagnosis(spec, hidden_cases, solution, part_id, mutant):
+def test_each_mutant_loses_its_own_part_only_and_is_named(spec, hidden_cases, solution, part_id, mutant):
     support.assert_mutant_loses_its_part_only(spec, hidden_cases, solution, part_id, mutant)
+
+
+# -- bugs the catalogue does not hold (written after reading it) ---------------------------------------
+def _relu_bwd_sign(dout, cache):
+    (x,) = cache
+    return dout * np.sign(x)                       # -dout where x < 0
+
+
+def _relu_bwd_mask_at_zero_and_forward_min(dout, cache):
+    (x,) = cache
+    return dout * (x >= 0)
+
+
+def _relu_fwd_min(x):
+    return np.minimum(x, 0.0), (x,)
+
+
+def _leaky_bwd_slope_without_dout(dout, cache):
+    x, negative_slope = cache
+    return np.where(x > 0, dout, negative_slope)   # dout forgotten on the negative side only
+
+
+def _elu_fwd_where_expm1(x, *, alpha=1.0):
+    return np.where(x > 0, x, alpha * np.expm1(x)), (x, alpha)      # expm1(1000) overflows too
+
+
+def _softplus_fwd_threshold_on_x_not_divided(x, *, beta=1.0, threshold=20.0):
+    bx = beta * x                                  # two bugs: threshold on x, and no division by beta
+    return np.where(x > threshold, x, np.maximum(bx, 0.0) + np.log1p(np.exp(-np.abs(bx)))), (x, beta, threshold)
+
+
+def _softplus_bwd_one_not_dout_above(dout, cache):
+    x, beta, threshold = cache
+    bx = beta * x
+    e = np.exp(-np.abs(bx))
+    sigmoid = np.where(bx >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    return np.where(bx > threshold, 1.0, dout * sigmoid)            # 1 instead of dout above the threshold
+
+
+def _dead_count_compared_with_d(z):
+    return float(np.mean(np.sum(z <= 0, axis=0) == z.shape[1]))   # D where N is meant
+
+
+def _dead_max_below_zero(z):
+    return float(np.mean(z.max(axis=0) < 0))        # the same values as "< instead of <="
+
+
+UNCATALOGUED = [
+    support.Bug("relu_backward", "dout * sign(x)", _relu_bwd_sign),
+    support.Bug("relu_backward", "two bugs in two parts: x >= 0 in the backward, min in the forward",
+                fn_of={"relu_backward": _relu_bwd_mask_at_zero_and_forward_min, "relu_forward": _relu_fwd_min},
+                may_name=frozenset({"derivative 1 at 0 (x >= 0)"})),
+    support.Bug("leaky_relu_backward", "dout forgotten on the negative side", _leaky_bwd_slope_without_dout),
+    support.Bug("elu_forward", "np.where over np.expm1(x)", _elu_fwd_where_expm1,
+                may_name=frozenset({"np.where over an overflowing exp"})),
+    support.Bug("softplus_forward", "two bugs: threshold on x and no division by beta",
+                _softplus_fwd_threshold_on_x_not_divided),
+    support.Bug("softplus_backward", "1 instead of dout above the threshold", _softplus_bwd_one_not_dout_above),
+    support.Bug("dead_unit_fraction", "the count compared with D instead of N", _dead_count_compared_with_d),
+    support.Bug("dead_unit_fraction", "max(z) < 0 per unit", _dead_max_below_zero,
+                may_name=frozenset({"< instead of <="})),
+]
+
+
+def test_bugs_the_catalogue_does_not_hold_are_never_named_as_another_mistake(spec, hidden_cases, solution):
+    support.assert_uncatalogued_bugs_are_never_wrongly_named(spec, hidden_cases, solution, UNCATALOGUED)
 
 
 @pytest.mark.slow

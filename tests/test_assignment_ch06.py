@@ -1,15 +1,17 @@
 """Chapter 6's exercise (solutions/ch06_hyperparameter_tuning): spec, solution, release, mutants.
 
 The grading machinery must prove, for this assignment: the instructor's solution gets every
-point, the released stubs get none, and every typical mistake of the spec's mutant catalogue
-loses the points of its own part (with the diagnosis it names) while every other part keeps
-its points. The references must follow the conventions the book teaches, so ``mlp_lib.tuning``
+point, the released stubs get none, and every typical mistake of the spec's catalogue loses the
+points of its own part, and is named by its own feedback, while every other part keeps its
+points; bugs the catalogue does not hold (UNCATALOGUED) lose their part and are never named as
+another mistake. The references must follow the conventions the book teaches, so ``mlp_lib.tuning``
 (which the book uses) passes the hidden cases too; the log-uniform part also has a statistical
 output, whose tolerance is checked here on many seeds. One slow test runs the real sandboxed
 pipeline (``python -m autograder check``) end to end.
 """
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -121,7 +123,7 @@ def test_best_trial_cases_have_ties_nan_and_both_directions(spec):
         s = case["scores"]
         assert np.any(np.isfinite(s))
         extreme = np.nanmax(s) if int(case["maximize"]) else np.nanmin(s)
-        index = int(part.reference(torch.tensor(s), torch.tensor(case["lrs"]), torch.tensor(case["maximize"]))[0])
+        index = int(part.reference(torch.tensor(s), torch.tensor(case["lrs"]), torch.tensor(case["maximize"])))
         assert index == int(np.flatnonzero(s == extreme)[0])          # the earliest of the tied best scores
     assert sum(np.sum(c["scores"] == (np.nanmax(c["scores"]) if int(c["maximize"]) else np.nanmin(c["scores"]))) >= 2
                for c in cases) >= 3
@@ -165,7 +167,7 @@ def test_torch_sampled_log_uniform_lands_on_the_decile_reference():
 
 
 def test_adapters_name_the_keys_as_the_spec_says(spec):
-    """The grid and random-search adapters (self-contained code sent to the kernel) use the spec's NAMES."""
+    """The grid and random-search adapters (adapters.py, sent to the kernel) use the names the cases pick."""
     table = spec.part("grid").cases.__globals__["NAMES"]
 
     class Recorder:
@@ -195,9 +197,83 @@ def test_released_stubs_get_no_point(spec, hidden_cases):
     support.assert_stubs_get_no_point(spec, hidden_cases, RELEASED)
 
 
+def test_expected_improvement_is_graded_as_stable_as_its_statement_says(spec):
+    """No 0 / 0 where sigma == 0, not even in entries np.where replaces: a numpy warning fails the case."""
+    assert [p.id for p in spec.parts if p.stable] == ["expected_improvement"]
+
+
 @pytest.mark.parametrize("part_id, mutant", MUTANTS)
-def test_each_mutant_loses_its_own_part_only_with_its_diagnosis(spec, hidden_cases, solution, part_id, mutant):
+def test_each_mutant_loses_its_own_part_only_and_is_named(spec, hidden_cases, solution, part_id, mutant):
     support.assert_mutant_loses_its_part_only(spec, hidden_cases, solution, part_id, mutant)
+
+
+# -- bugs the catalogue does not hold (written after reading it) ---------------------------------------
+def _grid_sorted_names_on_unsorted_values(space):
+    keys = sorted(space)                            # the names sorted, the value lists in space's order
+    return [dict(zip(keys, combo)) for combo in itertools.product(*space.values())]
+
+
+def _lu_log_of_the_difference(low, high, n, *, rng):
+    return np.exp(np.log(low) + rng.random(n) * np.log(high - low))    # log(high - low), not the difference of logs
+
+
+def _rs_running_best(objective, space, n_trials, *, rng):
+    configs, scores, best = [], [], -math.inf
+    for _ in range(n_trials):
+        config = {k: math.exp(math.log(lo) + rng.random() * (math.log(hi) - math.log(lo)))
+                  for k, (lo, hi) in space.items()}
+        best = max(best, objective(config))
+        configs.append(config)
+        scores.append(best)                         # the best score so far, not this trial's
+    return configs, np.array(scores)
+
+
+def _kf_train_unsorted(n, k, *, shuffle=False, rng=None):
+    order = rng.permutation(n) if shuffle else np.arange(n)
+    sizes = [n // k + 1] * (n % k) + [n // k] * (k - n % k)
+    folds, start = [], 0
+    for size in sizes:
+        folds.append((np.concatenate([order[:start], order[start + size:]]), np.sort(order[start:start + size])))
+        start += size
+    return folds
+
+
+def _kf_shuffle_ignored_remainder_dropped(n, k, *, shuffle=False, rng=None):
+    every, size = np.arange(n), n // k                  # two bugs: no shuffle, n % k examples never validated
+    return [(np.setdiff1d(every, every[i * size:(i + 1) * size]), every[i * size:(i + 1) * size]) for i in range(k)]
+
+
+def _ei_erf_without_sqrt2(mu, sigma, best, *, xi=0.0, maximize=True):
+    d = (mu - best - xi) if maximize else (best - mu - xi)
+    safe = np.where(sigma > 0, sigma, 1.0)
+    z = d / safe
+    cdf = 0.5 * (1.0 + np.vectorize(math.erf)(z))       # erf(z), not erf(z / sqrt(2))
+    pdf = np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    return np.where(sigma > 0, d * cdf + safe * pdf, np.maximum(d, 0.0))
+
+
+def _best_index_among_finite(results, *, maximize=True):
+    finite = [r for r in results if not math.isnan(r["score"])]
+    scores = [r["score"] for r in finite]
+    i = int(np.argmax(scores) if maximize else np.argmin(scores))
+    return results[i]                                   # an index into the filtered list, used on the full one
+
+
+UNCATALOGUED = [
+    support.Bug("grid", "sorted names zipped with the value lists in space's order",
+                _grid_sorted_names_on_unsorted_values),
+    support.Bug("log_uniform", "log(high - low) instead of log(high) - log(low)", _lu_log_of_the_difference),
+    support.Bug("random_search", "the best score so far instead of each trial's", _rs_running_best),
+    support.Bug("kfold_indices", "training indices not sorted", _kf_train_unsorted),
+    support.Bug("kfold_indices", "two bugs: shuffle ignored and the remainder dropped",
+                _kf_shuffle_ignored_remainder_dropped),
+    support.Bug("expected_improvement", "erf(z) instead of erf(z / sqrt(2))", _ei_erf_without_sqrt2),
+    support.Bug("best_trial", "an index among the finite scores used on all rows", _best_index_among_finite),
+]
+
+
+def test_bugs_the_catalogue_does_not_hold_are_never_named_as_another_mistake(spec, hidden_cases, solution):
+    support.assert_uncatalogued_bugs_are_never_wrongly_named(spec, hidden_cases, solution, UNCATALOGUED)
 
 
 @pytest.mark.slow

@@ -19,29 +19,37 @@ computed in float64. Conventions, as stated in the exercise and in the book:
   ``min(1, max_norm / (total + 1e-6))``), returning new arrays and the norm before clipping.
 
 The two initializers are random, so they are graded statistically. The kernel-side adapter
-draws at least 10^6 weights with the student's function (seeded Generators) and hands back
-the shape of one draw, the root mean square ``sqrt(E[w^2])``, the ratio of the standard
+(adapters.py) draws at least 10^6 weights with the student's function (seeded Generators) and
+hands back the shape of one draw, the root mean square ``sqrt(E[w^2])``, the ratio of the standard
 deviation to it (1 for a zero-mean distribution), the largest magnitude (uniform only), the
 kurtosis ``E[w^4] / E[w^2]^2`` (1.8 for a uniform, 3 for a normal distribution) and whether
 the function is reproducible from its ``rng`` (same seed: same matrix; another seed: another
 matrix). The reference gives the exact values of those statistics; with 10^6 samples their
 sampling errors are below 0.2% (the kurtosis of a normal sample, the noisiest, has a relative
 standard error of 0.16%), so the 2% tolerance of these two parts is twelve standard errors
-wide, while every mutant below is off by more than 8% in at least one case (or returns the
-wrong shape, or is not reproducible from its rng).
+wide, while every mistake below is off by more than 8% in at least one case (or returns the
+wrong shape, or is not reproducible from its rng). A mistake is recognised by the same
+statistics: its own draws, made in the grader, land within the same 2% of a student's draws
+that make the same mistake.
+
+Deliberate hard cases (structure fixed, values from the rng): initializer shapes with fan_in >>
+fan_out, fan_in << fan_out and square ones, the gains 1, 5/3 and sqrt(2), both modes, slope 0 and
+slopes far from it; layers with one array, with no bias, with only 1-D arrays; activations exactly
+on the saturation boundary, in 1-D and 3-D arrays; clipping cases that clip, that do not (the
+arrays must still be new ones), and with a total norm so small that the 1e-6 matters.
 """
 import math
 
 import numpy as np
 import torch
 
+import adapters
 from autograder.inside.harness import unpack_arrays
 from autograder.spec import Mutant, Part
 
 PUBLIC_SEED = 20100513           # AISTATS 2010, where Glorot & Bengio's paper appeared
 # the locked cells the answers may rely on: the imports, and the answers' vocabulary of Parts 7 and on
 SETUP = ("setup", "understanding-setup")
-MIN_SAMPLES = 1_000_000          # weights drawn per initializer case
 STAT_RTOL = 0.02
 
 
@@ -59,33 +67,8 @@ def xavier_cases(rng):
               (int(rng.integers(500, 700)),) * 2]                              # square
     gains = [5.0 / 3.0, 1.0, math.sqrt(2.0), float(rng.uniform(0.5, 0.8))]
     for (d_in, d_out), gain in zip(shapes, gains):
-        cases.append({"d_in": np.int64(d_in), "d_out": np.int64(d_out), "gain": np.float64(gain),
-                      "seed": np.int64(rng.integers(0, 2**31))})
+        cases.append({"d_in": d_in, "d_out": d_out, "gain": gain, "seed": int(rng.integers(0, 2**31))})
     return cases
-
-
-def xavier_call(student, d_in, d_out, gain, seed):
-    shape = (int(d_in), int(d_out))
-
-    def draw(generator):
-        return np.asarray(student.xavier_uniform(shape, gain=float(gain), rng=generator), dtype=np.float64)
-
-    first = draw(np.random.default_rng(int(seed)))
-    if first.ndim != 2 or first.size == 0:
-        raise ValueError(f"xavier_uniform{shape} returned an array of shape {first.shape}, expected {shape}")
-    again = draw(np.random.default_rng(int(seed)))
-    other = draw(np.random.default_rng(int(seed) + 1))
-    reproducible = np.array_equal(first, again) and not np.array_equal(first, other)
-    generator = np.random.default_rng(int(seed) + 2)
-    samples, total = [first.ravel()], first.size
-    while total < 1_000_000:
-        w = draw(generator).ravel()
-        samples.append(w)
-        total += w.size
-    x = np.concatenate(samples)
-    m2 = np.mean(x * x)
-    return (np.array(first.shape, dtype=np.int64), np.sqrt(m2), np.std(x) / np.sqrt(m2), np.max(np.abs(x)),
-            np.mean(x ** 4) / m2 ** 2, np.int64(reproducible))
 
 
 def xavier_reference(d_in, d_out, gain, seed):
@@ -138,9 +121,6 @@ def _xavier_torch_layout(shape, *, gain=1.0, rng):
 
 
 # -- kaiming_normal ---------------------------------------------------------------------------------
-MODES = ("fan_in", "fan_out")
-
-
 def kaiming_cases(rng):
     cases = []
     shapes = [(int(rng.integers(1000, 1500)), int(rng.integers(150, 300))),
@@ -148,42 +128,15 @@ def kaiming_cases(rng):
               (int(rng.integers(30, 60)), int(rng.integers(100, 200))),
               (int(rng.integers(1200, 1600)), int(rng.integers(400, 600)))]
     slopes = [0.0, 0.0, float(rng.uniform(0.3, 0.5)), float(rng.uniform(0.5, 0.7))]
-    modes = [0, 1, 0, 1]
+    modes = ["fan_in", "fan_out", "fan_in", "fan_out"]
     for (d_in, d_out), a, mode in zip(shapes, slopes, modes):
-        cases.append({"d_in": np.int64(d_in), "d_out": np.int64(d_out), "a": np.float64(a),
-                      "mode": np.int64(mode), "seed": np.int64(rng.integers(0, 2**31))})
+        cases.append({"d_in": d_in, "d_out": d_out, "a": a, "mode": mode, "seed": int(rng.integers(0, 2**31))})
     return cases
-
-
-def kaiming_call(student, d_in, d_out, a, mode, seed):
-    shape = (int(d_in), int(d_out))
-    mode_name = ("fan_in", "fan_out")[int(mode)]
-
-    def draw(generator):
-        return np.asarray(student.kaiming_normal(shape, a=float(a), mode=mode_name, rng=generator),
-                          dtype=np.float64)
-
-    first = draw(np.random.default_rng(int(seed)))
-    if first.ndim != 2 or first.size == 0:
-        raise ValueError(f"kaiming_normal{shape} returned an array of shape {first.shape}, expected {shape}")
-    again = draw(np.random.default_rng(int(seed)))
-    other = draw(np.random.default_rng(int(seed) + 1))
-    reproducible = np.array_equal(first, again) and not np.array_equal(first, other)
-    generator = np.random.default_rng(int(seed) + 2)
-    samples, total = [first.ravel()], first.size
-    while total < 1_000_000:
-        w = draw(generator).ravel()
-        samples.append(w)
-        total += w.size
-    x = np.concatenate(samples)
-    m2 = np.mean(x * x)
-    return (np.array(first.shape, dtype=np.int64), np.sqrt(m2), np.std(x) / np.sqrt(m2),
-            np.mean(x ** 4) / m2 ** 2, np.int64(reproducible))
 
 
 def kaiming_reference(d_in, d_out, a, mode, seed):
     fan_in, fan_out = _torch_fans(d_in, d_out)
-    fan = fan_in if int(mode) == 0 else fan_out
+    fan = fan_in if mode == "fan_in" else fan_out
     gain = torch.nn.init.calculate_gain("leaky_relu", float(a))
     std = gain / math.sqrt(fan)                                       # torch.nn.init.kaiming_normal_'s std
     one = torch.tensor(1.0, dtype=torch.float64)                     # std / rms of a zero-mean sample
@@ -259,16 +212,6 @@ def norms_cases(rng):
             _layout_case(rng, [("W", "b", "g"), ("W", "b"), ("W", "b"), ("W", "b"), ("W",)])]
 
 
-def norms_call(student, flat, rows, cols, layer):
-    from autograder.inside.harness import unpack_arrays
-
-    arrays = unpack_arrays(flat, rows, cols)
-    layers = [[] for _ in range(int(layer.max()) + 1)]
-    for arr, l in zip(arrays, layer.tolist()):
-        layers[l].append(arr)
-    return student.layer_gradient_norms(layers)
-
-
 def norms_reference(flat, rows, cols, layer):
     arrays = unpack_arrays(flat, rows, cols)
     n_layers = int(layer.max()) + 1
@@ -316,39 +259,32 @@ def _norms_in_place(layer_grads):
 
 
 # -- saturation_fraction ----------------------------------------------------------------------------
-KINDS = ("sigmoid", "tanh")
-
-
 def saturation_cases(rng):
     cases = []
-    specs = [(0, 0.01, (int(rng.integers(40, 80)), int(rng.integers(20, 40))), 4.0),
-             (1, 0.01, (int(rng.integers(40, 80)), int(rng.integers(20, 40))), 2.0),
-             (0, 0.05, (int(rng.integers(200, 400)),), 3.0),                       # any shape: 1-D
-             (1, 0.05, (int(rng.integers(5, 9)), int(rng.integers(10, 20)), 6), 1.5),   # ... and 3-D
-             (0, 0.2, (int(rng.integers(30, 50)), int(rng.integers(30, 50))), 1.0)]
+    specs = [("sigmoid", 0.01, (int(rng.integers(40, 80)), int(rng.integers(20, 40))), 4.0),
+             ("tanh", 0.01, (int(rng.integers(40, 80)), int(rng.integers(20, 40))), 2.0),
+             ("sigmoid", 0.05, (int(rng.integers(200, 400)),), 3.0),                      # any shape: 1-D
+             ("tanh", 0.05, (int(rng.integers(5, 9)), int(rng.integers(10, 20)), 6), 1.5),  # ... and 3-D
+             ("sigmoid", 0.2, (int(rng.integers(30, 50)), int(rng.integers(30, 50))), 1.0)]
     for kind, t, shape, spread in specs:
         z = spread * rng.standard_normal(shape)
-        a = 1.0 / (1.0 + np.exp(-z)) if kind == 0 else np.tanh(z)
+        a = 1.0 / (1.0 + np.exp(-z)) if kind == "sigmoid" else np.tanh(z)
         flat = a.reshape(-1)
         idx = rng.choice(flat.size, size=6, replace=False)
         # Values exactly on the boundary are not saturated (strict inequalities); 1 - (1 - t) >= t
         # holds in float64 for these t, so every correct formulation agrees on them.
-        if kind == 0:
+        if kind == "sigmoid":
             flat[idx[:3]] = t
         else:
             flat[idx[:3]] = 1.0 - t
             flat[idx[3:]] = -(1.0 - t)
-        cases.append({"a": a, "kind": np.int64(kind), "threshold": np.float64(t)})
+        cases.append({"a": a, "kind": kind, "threshold": t})
     return cases
-
-
-def saturation_call(student, a, kind, threshold):
-    return student.saturation_fraction(a, kind=("sigmoid", "tanh")[int(kind)], threshold=float(threshold))
 
 
 def saturation_reference(a, kind, threshold):
     t = float(threshold)
-    if int(kind) == 0:
+    if kind == "sigmoid":
         saturated = (a < t) | (a > 1.0 - t)
     else:
         saturated = a.abs() > 1.0 - t
@@ -398,8 +334,10 @@ def _sat_tanh_near_zero(a, *, kind, threshold=0.01):
 # -- clip_grad_norm ---------------------------------------------------------------------------------
 def clip_cases(rng):
     cases = []
-    # (number of arrays, gradient scale, max_norm as a multiple of the total norm)
-    for n_arrays, scale, ratio in ((4, 1.0, 0.1), (3, 10.0, 3.0), (5, 1e-3, 0.2), (1, 2.0, 0.5), (6, 0.1, 0.02)):
+    # (number of arrays, gradient scale, max_norm as a multiple of the total norm): clipped, not clipped
+    # (new arrays all the same), 1e-6 felt (1e-3) and dominant (1e-5: about 2% of the total), one array
+    for n_arrays, scale, ratio in ((4, 1.0, 0.1), (3, 10.0, 3.0), (5, 1e-3, 0.2), (1, 2.0, 0.5), (6, 0.1, 0.02),
+                                   (3, 1e-5, 0.3)):
         rows, cols, parts = [], [], []
         for k in range(n_arrays):
             r, c = int(rng.integers(2, 9)), int(rng.integers(0, 7))
@@ -410,17 +348,8 @@ def clip_cases(rng):
         flat = np.concatenate(parts)
         total = float(np.linalg.norm(flat))
         cases.append({"flat": flat, "rows": np.array(rows, dtype=np.int64), "cols": np.array(cols, dtype=np.int64),
-                      "max_norm": np.float64(ratio * total * rng.uniform(0.9, 1.1))})
+                      "max_norm": ratio * total * float(rng.uniform(0.9, 1.1))})
     return cases
-
-
-def clip_call(student, flat, rows, cols, max_norm):
-    from autograder.inside.harness import pack_arrays, returned_pair, unpack_arrays
-
-    grads = unpack_arrays(flat, rows, cols)
-    clipped, total_norm = returned_pair(student.clip_grad_norm(grads, float(max_norm)), "clip_grad_norm",
-                                        "(clipped, total_norm)")
-    return pack_arrays(clipped, grads, "clipped"), total_norm
 
 
 def clip_reference(flat, rows, cols, max_norm):
@@ -479,6 +408,18 @@ def _clip_squared_norm(grads, max_norm):
     return [g * min(1.0, max_norm / (total + 1e-6)) for g in grads], total
 
 
+def _clip_inputs_when_small(grads, max_norm):
+    total = _total(grads)
+    if total <= max_norm:
+        return grads, total                      # the caller's own arrays
+    return [g * (max_norm / (total + 1e-6)) for g in grads], total
+
+
+INIT = "ch04-rule-variance"
+DRAW_FROM_RNG = ("the weights do not come from the rng argument (np.random's global functions, or a generator of "
+                 "your own, ignore it), so the same seed does not give the same matrix: draw them with rng's methods.")
+
+
 # == Understanding: what the chapter teaches you to predict (Parts 6 and 7) =====================
 # Graded like the other parts, on hidden cases from the secret seed; the answers need only numpy and
 # the standard library. Each mutant is a typical wrong answer (guesses included) with the feedback a
@@ -533,10 +474,12 @@ def training_cases(rng):
     cases = []
     for _ in range(5):
         depth, steps, n_runs = int(rng.integers(4, 11)), int(rng.integers(20, 41)), int(rng.integers(6, 9))
-        kinds = list(_KINDS) + list(rng.choice(list(_KINDS), size=n_runs - 4))
+        kinds = list(_KINDS) + ["exploding"] + list(rng.choice(list(_KINDS), size=n_runs - 5))
         # kinds[0] is a healthy run with tiny gradients everywhere (a small loss scale), kinds[2] an exploding
-        # run whose norm overflows to nan; the other runs draw these at random.
-        runs = [_run(rng, kinds[i], depth, steps, overflow=np.nan if i == 2 else None, tiny=i == 0)
+        # run whose norm overflows to nan, kinds[4] one whose norm overflows to inf (so that missing the nan and
+        # ignoring the history differ in every case); the other runs draw these at random.
+        overflows = {2: np.nan, 4: np.inf}
+        runs = [_run(rng, kinds[i], depth, steps, overflow=overflows.get(i), tiny=i == 0)
                 for i in rng.permutation(n_runs)]
         cases.append({"layer_norms": np.array([r[0] for r in runs]), "norm_history": np.array([r[1] for r in runs]),
                       "saturation": np.array([r[2] for r in runs])})
@@ -731,57 +674,133 @@ UNDERSTANDING_PARTS = [
 PARTS = [
     Part(id="xavier_uniform", points=2, function="xavier_uniform",
          outputs=("shape", "rms", "std_over_rms", "max_abs", "kurtosis", "reproducible"),
-         cases=xavier_cases, reference=xavier_reference, call=xavier_call, rtol=STAT_RTOL,
+         cases=xavier_cases, reference=xavier_reference, call=adapters.xavier_statistics, rtol=STAT_RTOL,
          forbid=("mlp_lib.init.xavier_normal", "mlp_lib.init.kaiming_uniform", "mlp_lib.init.lecun_uniform"),
-         mutants={"no gain": Mutant(_xavier_no_gain),
-                  "std used as the bound": Mutant(_xavier_std_as_bound),
-                  "normal instead of uniform": Mutant(_xavier_normal_instead),
-                  "bound from fan_in only": Mutant(_xavier_fan_in_only),
-                  "gain inside the square root": Mutant(_xavier_gain_inside_sqrt),
-                  "U(0, a) instead of U(-a, a)": Mutant(_xavier_half_interval),
-                  "numpy's global random state": Mutant(_xavier_global_rng),
-                  "torch's (D_out, D_in) layout": Mutant(_xavier_torch_layout)}),
+         mutants={"no gain": Mutant(_xavier_no_gain, book=INIT, feedback=(
+                      "the gain is missing: the bound is a = gain * sqrt(6 / (fan_in + fan_out)), so the gain "
+                      "multiplies it.")),
+                  "std used as the bound": Mutant(_xavier_std_as_bound, book=INIT, feedback=(
+                      "the bound is gain * sqrt(2 / (fan_in + fan_out)), which is the standard deviation Xavier "
+                      "wants, not the bound: U(-a, a) has standard deviation a / sqrt(3), so "
+                      "a = gain * sqrt(6 / (fan_in + fan_out)).")),
+                  "normal instead of uniform": Mutant(_xavier_normal_instead, book=INIT, feedback=(
+                      "the weights are normally distributed (see their kurtosis): xavier_uniform draws from the "
+                      "uniform distribution U(-a, a), e.g. with rng.uniform(-a, a, size=shape).")),
+                  "bound from fan_in only": Mutant(_xavier_fan_in_only, book=INIT, feedback=(
+                      "the bound uses fan_in alone (gain * sqrt(3 / fan_in), He's rule): Xavier's bound uses both "
+                      "fans, gain * sqrt(6 / (fan_in + fan_out)).")),
+                  "gain inside the square root": Mutant(_xavier_gain_inside_sqrt, book=INIT, feedback=(
+                      "the gain is inside the square root (sqrt(6 * gain / (fan_in + fan_out))): it multiplies "
+                      "the bound, a = gain * sqrt(6 / (fan_in + fan_out)), so the variance grows with gain ** 2.")),
+                  "U(0, a) instead of U(-a, a)": Mutant(_xavier_half_interval, book=INIT, feedback=(
+                      "the weights are all positive, drawn from U(0, a): draw from U(-a, a), centred on 0.")),
+                  "numpy's global random state": Mutant(_xavier_global_rng, book=INIT, feedback=DRAW_FROM_RNG),
+                  "torch's (D_out, D_in) layout": Mutant(_xavier_torch_layout, book=INIT, feedback=(
+                      "the matrix has torch's layout (D_out, D_in): in mlp_lib a weight matrix has the shape "
+                      "(D_in, D_out) that it is given, so draw size=shape."))}),
     Part(id="kaiming_normal", points=2, function="kaiming_normal",
          outputs=("shape", "rms", "std_over_rms", "kurtosis", "reproducible"),
-         cases=kaiming_cases, reference=kaiming_reference, call=kaiming_call, rtol=STAT_RTOL,
+         cases=kaiming_cases, reference=kaiming_reference, call=adapters.kaiming_statistics, rtol=STAT_RTOL,
          forbid=("mlp_lib.init.calculate_gain", "mlp_lib.init.kaiming_uniform", "mlp_lib.init.lecun_normal"),
-         mutants={"fan_in and fan_out swapped": Mutant(_kaiming_fans_swapped),
-                  "no gain": Mutant(_kaiming_no_gain),
-                  "negative slope not squared": Mutant(_kaiming_slope_not_squared),
-                  "negative slope ignored": Mutant(_kaiming_slope_ignored),
-                  "variance used as the std": Mutant(_kaiming_variance_as_std),
-                  "mode ignored": Mutant(_kaiming_mode_ignored),
-                  "uniform instead of normal": Mutant(_kaiming_uniform_instead),
-                  "Xavier's variance": Mutant(_kaiming_xavier_instead),
-                  "numpy's global random state": Mutant(_kaiming_global_rng)}),
+         mutants={"fan_in and fan_out swapped": Mutant(_kaiming_fans_swapped, book=INIT, feedback=(
+                      "fan_in and fan_out are swapped: with mlp_lib's shape (D_in, D_out), fan_in = shape[0] and "
+                      "fan_out = shape[1] (torch's weight is the transpose, so torch reads them the other way "
+                      "round).")),
+                  "no gain": Mutant(_kaiming_no_gain, book=INIT, feedback=(
+                      "the gain is missing: std = gain / sqrt(fan) with gain = sqrt(2 / (1 + a ** 2)), sqrt(2) "
+                      "for a plain ReLU.")),
+                  "negative slope not squared": Mutant(_kaiming_slope_not_squared, book=INIT, feedback=(
+                      "the gain uses 1 + a where it needs 1 + a ** 2: gain = sqrt(2 / (1 + a ** 2)).")),
+                  "negative slope ignored": Mutant(_kaiming_slope_ignored, book=INIT, feedback=(
+                      "the negative slope a is ignored (the gain is always sqrt(2)): the gain is "
+                      "sqrt(2 / (1 + a ** 2)).")),
+                  "variance used as the std": Mutant(_kaiming_variance_as_std, book=INIT, feedback=(
+                      "the variance gain ** 2 / fan is used as the standard deviation: rng.normal takes the "
+                      "standard deviation, gain / sqrt(fan).")),
+                  "mode ignored": Mutant(_kaiming_mode_ignored, book=INIT, feedback=(
+                      "mode is ignored (fan_in is always used): with mode=\"fan_out\" the standard deviation is "
+                      "gain / sqrt(fan_out).")),
+                  "uniform instead of normal": Mutant(_kaiming_uniform_instead, book=INIT, feedback=(
+                      "the weights are uniformly distributed (see their kurtosis): kaiming_normal draws from the "
+                      "normal distribution N(0, std ** 2), e.g. with rng.normal(0.0, std, size=shape).")),
+                  "Xavier's variance": Mutant(_kaiming_xavier_instead, book=INIT, feedback=(
+                      "the standard deviation is Xavier's, sqrt(2 / (fan_in + fan_out)): He's initialization uses "
+                      "one fan, std = gain / sqrt(fan) with gain = sqrt(2 / (1 + a ** 2)).")),
+                  "numpy's global random state": Mutant(_kaiming_global_rng, book=INIT, feedback=DRAW_FROM_RNG)}),
     Part(id="layer_gradient_norms", points=2, function="layer_gradient_norms", outputs=("norms",),
-         cases=norms_cases, reference=norms_reference, call=norms_call,
+         cases=norms_cases, reference=norms_reference, call=adapters.layer_norms,
          forbid=("mlp_lib.diagnostics.per_layer_gradient_norms", "mlp_lib.diagnostics.gradient_norms"),
-         mutants={"weights only (biases ignored)": Mutant(_norms_weights_only),
-                  "sum of the arrays' norms": Mutant(_norms_sum_of_norms),
-                  "squared norms": Mutant(_norms_squared),
-                  "one global norm": Mutant(_norms_global),
-                  "largest magnitude instead of L2": Mutant(_norms_max_abs),
-                  "root mean square": Mutant(_norms_rms),
-                  "one norm per array": Mutant(_norms_per_array),
-                  "squares in place": Mutant(_norms_in_place, diagnosis="mutated_input")}),
+         mutants={"weights only (biases ignored)": Mutant(_norms_weights_only, book="ch04-recognise", feedback=(
+                      "only the first array of each layer (its weights) is counted: a layer's norm covers all of "
+                      "its gradient arrays together, sqrt(sum of dW ** 2 + sum of db ** 2).")),
+                  "sum of the arrays' norms": Mutant(_norms_sum_of_norms, book="ch04-recognise", feedback=(
+                      "a layer's norm is the sum of its arrays' norms, ||dW|| + ||db||: it is the norm of all of "
+                      "them together, sqrt(||dW|| ** 2 + ||db|| ** 2).")),
+                  "squared norms": Mutant(_norms_squared, book="ch04-recognise", feedback=(
+                      "the norms are squared: take the square root of each layer's sum of squares.")),
+                  "one global norm": Mutant(_norms_global, book="ch04-recognise", feedback=(
+                      "every layer gets the same value, the norm of all the layers' gradients together: compute "
+                      "one norm per layer, from that layer's arrays only.")),
+                  "largest magnitude instead of L2": Mutant(_norms_max_abs, book="ch04-recognise", feedback=(
+                      "each layer's largest gradient magnitude is returned: the L2 norm is the square root of the "
+                      "sum of the squares.")),
+                  "root mean square": Mutant(_norms_rms, book="ch04-recognise", feedback=(
+                      "the root mean square is returned: the L2 norm is the square root of the sum of the "
+                      "squares, not of their mean.")),
+                  "one norm per array": Mutant(_norms_per_array, book="ch04-recognise", feedback=(
+                      "one norm per gradient array is returned: return one per layer, shape (L,), each combining "
+                      "all the arrays of that layer.")),
+                  "squares in place": Mutant(_norms_in_place, diagnosis="mutated_input", book="ch04-recognise",
+                                             feedback=(
+                      "the gradient arrays are squared in place (np.square(g, out=g), g **= 2): the grader hands "
+                      "them over read-only; compute g * g into a new array."))}),
     Part(id="saturation_fraction", points=2, function="saturation_fraction", outputs=("fraction",),
-         cases=saturation_cases, reference=saturation_reference, call=saturation_call,
-         mutants={"lower tail only": Mutant(_sat_lower_tail_only),
-                  "<= instead of <": Mutant(_sat_non_strict),
-                  "sigmoid rule for tanh": Mutant(_sat_sigmoid_rule_for_tanh),
-                  "threshold fixed at 0.01": Mutant(_sat_threshold_ignored),
-                  "count instead of fraction": Mutant(_sat_count),
-                  "units saturated on every example": Mutant(_sat_per_unit),
-                  "tanh near 0 counted": Mutant(_sat_tanh_near_zero)}),
+         cases=saturation_cases, reference=saturation_reference,
+         mutants={"lower tail only": Mutant(_sat_lower_tail_only, book="ch04-saturated", feedback=(
+                      "only the lower asymptote is counted: an output is saturated near either asymptote, so the "
+                      "outputs above 1 - t count too.")),
+                  "<= instead of <": Mutant(_sat_non_strict, book="ch04-saturated", feedback=(
+                      "outputs exactly on the boundary are counted (<= or >=): the inequalities are strict, an "
+                      "output equal to t or 1 - t (tanh: |a| equal to 1 - t) is not saturated.")),
+                  "sigmoid rule for tanh": Mutant(_sat_sigmoid_rule_for_tanh, book="ch04-saturated", feedback=(
+                      "tanh outputs are tested with the sigmoid's rule (a < t or a > 1 - t): tanh's asymptotes are "
+                      "-1 and 1, so the test is |a| > 1 - t.")),
+                  "threshold fixed at 0.01": Mutant(_sat_threshold_ignored, book="ch04-saturated", feedback=(
+                      "the threshold argument is ignored (0.01 is always used): compare with threshold.")),
+                  "count instead of fraction": Mutant(_sat_count, book="ch04-saturated", feedback=(
+                      "the number of saturated entries is returned: return the fraction, that count divided by the "
+                      "number of entries.")),
+                  "units saturated on every example": Mutant(_sat_per_unit, book="ch04-saturated", feedback=(
+                      "the fraction of units saturated on every example is returned: every entry counts once, "
+                      "whatever the shape of a, so take the mean over all entries.")),
+                  "tanh near 0 counted": Mutant(_sat_tanh_near_zero, book="ch04-saturated", feedback=(
+                      "for tanh, outputs near 0 (|a| < t) are counted: tanh saturates near its asymptotes -1 and "
+                      "1, where |a| > 1 - t."))}),
     Part(id="clip_grad_norm", points=2, function="clip_grad_norm", outputs=("clipped", "total_norm"),
-         cases=clip_cases, reference=clip_reference, call=clip_call,
-         mutants={"per-tensor clipping": Mutant(_clip_per_tensor),
-                  "no eps": Mutant(_clip_no_eps),
-                  "scales up below the threshold": Mutant(_clip_always),
-                  "in place": Mutant(_clip_in_place, diagnosis="mutated_input"),
-                  "norm after clipping returned": Mutant(_clip_norm_after),
-                  "sum of per-tensor norms": Mutant(_clip_sum_of_norms),
-                  "squared norm": Mutant(_clip_squared_norm)}),
+         cases=clip_cases, reference=clip_reference, call=adapters.clip, new_arrays=True,
+         mutants={"per-tensor clipping": Mutant(_clip_per_tensor, book="ch04-fix-clipping", feedback=(
+                      "each array is clipped with its own norm: compute the total norm of all the arrays together "
+                      "and multiply every array by the same coefficient.")),
+                  "no eps": Mutant(_clip_no_eps, book="ch04-fix-clipping", feedback=(
+                      "the 1e-6 is missing from the denominator: the coefficient is "
+                      "min(1, max_norm / (total_norm + 1e-6)), torch's formula.")),
+                  "scales up below the threshold": Mutant(_clip_always, book="ch04-fix-clipping", feedback=(
+                      "the gradients are rescaled even when their norm is below max_norm (scaled up): the "
+                      "coefficient is min(1, max_norm / (total_norm + 1e-6)), so small gradients come back "
+                      "unchanged.")),
+                  "in place": Mutant(_clip_in_place, diagnosis="mutated_input", book="ch04-fix-clipping", feedback=(
+                      "the gradient arrays are multiplied in place (g *= c): the grader hands them over read-only; "
+                      "return new arrays, g * c.")),
+                  "norm after clipping returned": Mutant(_clip_norm_after, book="ch04-fix-clipping", feedback=(
+                      "total_norm is the norm after clipping: return the norm of the gradients before clipping.")),
+                  "sum of per-tensor norms": Mutant(_clip_sum_of_norms, book="ch04-fix-clipping", feedback=(
+                      "the total norm is the sum of the arrays' norms: it is the norm of all the arrays together, "
+                      "the square root of the sum of all their squared entries.")),
+                  "squared norm": Mutant(_clip_squared_norm, book="ch04-fix-clipping", feedback=(
+                      "the total norm is squared: take the square root of the sum of the squares.")),
+                  "inputs returned when not clipping": Mutant(_clip_inputs_when_small, diagnosis="returned_input",
+                                                              book="ch04-fix-clipping", feedback=(
+                      "when no clipping is needed the input arrays themselves are returned: clip_grad_norm returns "
+                      "new arrays in every case (multiplied by the coefficient 1, or copies)."))}),
     *UNDERSTANDING_PARTS,
 ]

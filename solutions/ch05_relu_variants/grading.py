@@ -18,17 +18,28 @@ computes the same values):
 * ``dead_unit_fraction(z)``: z holds pre-activations (N, D) (N examples, D units); a unit is
   dead when ``z <= 0`` on all N examples; the result is the fraction of the D units that are dead.
 
-Inputs contain exact zeros wherever the value at the kink matters, and very large magnitudes
-(|x| up to 1000) wherever a formula can overflow; upstream gradients are random normals (never
-ones). The dead-unit cases have N != D, fully dead columns that contain exact zeros (so that
-``<`` and ``<=`` disagree), and columns that are inactive on all but one example. Each mutant is a
-typical mistake; tests/test_assignment_ch05.py checks that each loses the points of its own part,
-and only those, with the diagnosis it names.
+ELU and softplus must be computed without overflow (the statement says so): those four parts are
+``stable``, so a case in which numpy warns about an overflow, an invalid value or a division by
+zero fails even when the values are right (an np.where that discards an overflowed branch).
+
+Deliberate hard cases (structure fixed, values from the rng): exact zeros wherever the value at
+the kink matters, +-1000 and +-750 wherever a formula can overflow, arrays of any shape (1-D, 2-D
+with N != D, 3-D); for softplus, entries where ``x`` and ``beta * x`` fall on different sides of
+the threshold (beta > 1 and beta < 1, with small thresholds, where the two branches differ by
+far more than the tolerance) and entries where ``x`` is below the threshold but ``beta * x`` is
+far above exp's overflow; upstream gradients are random normals (never ones). The dead-unit
+cases have N != D; among the dead columns, strictly negative ones, ones with exact zeros (so that
+``<`` and ``<=`` disagree) and one that is exactly 0 throughout (zero weights); columns inactive
+on all but one example; and examples on which every unit is <= 0.
+Each mistake carries the feedback a student who made it gets; tests/test_assignment_ch05.py and
+tests/test_autograder_mutants.py check that each loses the points of its own part, and only
+those, and is named by that feedback.
 """
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+import adapters
 from autograder.spec import Mutant, Part
 
 PUBLIC_SEED = 20100621           # ICML 2010 opened on 21 June 2010; Nair & Hinton's ReLU paper was there
@@ -91,10 +102,6 @@ def relu_backward_reference(dout, x):
     return x.grad
 
 
-def relu_backward_call(student, dout, x):
-    return student.relu_backward(dout, (x,))
-
-
 def _relu_bwd_ge(dout, cache):
     (x,) = cache
     return dout * (x >= 0)
@@ -126,16 +133,11 @@ def _slopes(rng):
 
 
 def leaky_forward_cases(rng):
-    return [{"x": _with_zeros(rng, shape), "negative_slope": np.float64(a)}
-            for shape, a in zip(_shapes(rng), _slopes(rng))]
+    return [{"x": _with_zeros(rng, shape), "negative_slope": a} for shape, a in zip(_shapes(rng), _slopes(rng))]
 
 
 def leaky_forward_reference(x, negative_slope):
     return F.leaky_relu(x, float(negative_slope))
-
-
-def leaky_forward_call(student, x, negative_slope):
-    return student.leaky_relu_forward(x, negative_slope=float(negative_slope))
 
 
 def _leaky_fwd_slope_on_positive(x, *, negative_slope=0.01):
@@ -161,7 +163,7 @@ def _leaky_fwd_offset(x, *, negative_slope=0.01):
 
 
 def leaky_backward_cases(rng):
-    return [{"dout": rng.standard_normal(shape), "x": _with_zeros(rng, shape), "negative_slope": np.float64(a)}
+    return [{"dout": rng.standard_normal(shape), "x": _with_zeros(rng, shape), "negative_slope": a}
             for shape, a in zip(_shapes(rng), _slopes(rng))]
 
 
@@ -169,10 +171,6 @@ def leaky_backward_reference(dout, x, negative_slope):
     x = x.clone().requires_grad_(True)
     F.leaky_relu(x, float(negative_slope)).backward(dout)
     return x.grad
-
-
-def leaky_backward_call(student, dout, x, negative_slope):
-    return student.leaky_relu_backward(dout, (x, float(negative_slope)))
 
 
 def _leaky_bwd_no_slope(dout, cache):
@@ -201,21 +199,21 @@ def _alphas(rng):
 
 
 def elu_forward_cases(rng):
-    return [{"x": _with_zeros(rng, shape, extreme=True), "alpha": np.float64(a)}
-            for shape, a in zip(_shapes(rng), _alphas(rng))]
+    return [{"x": _with_zeros(rng, shape, extreme=True), "alpha": a} for shape, a in zip(_shapes(rng), _alphas(rng))]
 
 
 def elu_forward_reference(x, alpha):
     return F.elu(x, float(alpha))
 
 
-def elu_forward_call(student, x, alpha):
-    return student.elu_forward(x, alpha=float(alpha))
-
-
 def _elu_fwd_mask_times_exp(x, *, alpha=1.0):
     # exp is evaluated everywhere and masked by multiplication: exp(1000) = inf, inf * 0 = nan
     return x * (x > 0) + alpha * (np.exp(x) - 1.0) * (x <= 0), (x, alpha)
+
+
+def _elu_fwd_where_exp(x, *, alpha=1.0):
+    # right values, but np.exp(1000) overflows in the branch np.where discards
+    return np.where(x > 0, x, alpha * (np.exp(x) - 1.0)), (x, alpha)
 
 
 def _elu_fwd_no_alpha(x, *, alpha=1.0):
@@ -237,7 +235,7 @@ def _elu_fwd_in_place(x, *, alpha=1.0):
 
 
 def elu_backward_cases(rng):
-    return [{"dout": rng.standard_normal(shape), "x": _with_zeros(rng, shape, extreme=True), "alpha": np.float64(a)}
+    return [{"dout": rng.standard_normal(shape), "x": _with_zeros(rng, shape, extreme=True), "alpha": a}
             for shape, a in zip(_shapes(rng), _alphas(rng))]
 
 
@@ -245,10 +243,6 @@ def elu_backward_reference(dout, x, alpha):
     x = x.clone().requires_grad_(True)
     F.elu(x, float(alpha)).backward(dout)
     return x.grad
-
-
-def elu_backward_call(student, dout, x, alpha):
-    return student.elu_backward(dout, (x, float(alpha)))
 
 
 def _elu_bwd_no_alpha(dout, cache):
@@ -259,6 +253,11 @@ def _elu_bwd_no_alpha(dout, cache):
 def _elu_bwd_mask_times_exp(dout, cache):
     x, alpha = cache
     return dout * ((x > 0) + alpha * np.exp(x) * (x <= 0))
+
+
+def _elu_bwd_where_exp(dout, cache):
+    x, alpha = cache
+    return dout * np.where(x > 0, 1.0, alpha * np.exp(x))      # exp(1000) overflows, then is discarded
 
 
 def _elu_bwd_one_at_zero(dout, cache):
@@ -278,29 +277,38 @@ def _elu_bwd_no_dout(dout, cache):
 
 
 # -- softplus_forward / softplus_backward -----------------------------------------------------------
-def _softplus_case(rng, shape, beta, threshold, *, with_band=False):
-    x = _with_zeros(rng, shape, extreme=True)
-    if with_band:
-        # beta * x in (709, threshold * beta]: above the overflow of exp, below x = threshold
-        flat = x.reshape(-1)
-        flat[-3:] = rng.uniform(0.8, 0.99, size=3) * threshold
-    return {"x": x, "beta": np.float64(beta), "threshold": np.float64(threshold)}
+def _softplus_case(rng, shape, beta, threshold, band):
+    """Normal values with exact zeros, +-1000 and +-750, and three entries in ``band``:
+    "above" — beta * x just above the threshold, x below it (beta > 1); "below" — x above the
+    threshold, beta * x below it (beta < 1): there the two branches differ by far more than the
+    tolerance; "under" — x just below the threshold (for a large beta, beta * x is far above exp's
+    overflow)."""
+    x = 3.0 * rng.standard_normal(shape)
+    flat = x.reshape(-1)
+    idx = rng.permutation(flat.size)
+    flat[idx[:2]] = 0.0
+    flat[idx[2:6]] = [1000.0, 750.0, -1000.0, -750.0]
+    if band == "above":
+        flat[idx[6:9]] = rng.uniform(1.05, 1.4, size=3) * threshold / beta
+    elif band == "below":
+        flat[idx[6:9]] = rng.uniform(0.75, 0.95, size=3) * threshold / beta
+    else:
+        flat[idx[6:9]] = rng.uniform(0.8, 0.99, size=3) * threshold             # "under"
+    return {"x": x, "beta": beta, "threshold": threshold}
 
 
 def softplus_cases(rng):
-    shapes = _shapes(rng)
-    return [_softplus_case(rng, shapes[0], 1.0, 20.0),
-            _softplus_case(rng, shapes[1], float(rng.uniform(1.5, 3.0)), float(rng.uniform(8.0, 15.0))),
-            _softplus_case(rng, shapes[2], float(rng.uniform(0.3, 0.7)), 20.0),
-            _softplus_case(rng, shapes[3], float(rng.uniform(80.0, 120.0)), 20.0, with_band=True)]
+    n, d = (int(v) for v in rng.choice(np.arange(4, 12), size=2, replace=False))
+    return [_softplus_case(rng, (n, d), 1.0, 20.0, "under"),                              # the defaults
+            _softplus_case(rng, (d, n), float(rng.uniform(1.5, 3.0)), float(rng.uniform(1.0, 3.0)), "above"),
+            _softplus_case(rng, (int(rng.integers(10, 20)),), float(rng.uniform(0.3, 0.7)),
+                           float(rng.uniform(1.0, 3.0)), "below"),
+            _softplus_case(rng, (2, int(rng.integers(2, 5)), int(rng.integers(3, 6))), float(rng.uniform(80.0, 120.0)),
+                           20.0, "under")]
 
 
 def softplus_forward_reference(x, beta, threshold):
     return F.softplus(x, float(beta), float(threshold))
-
-
-def softplus_forward_call(student, x, beta, threshold):
-    return student.softplus_forward(x, beta=float(beta), threshold=float(threshold))
 
 
 def _softplus_fwd_naive(x, *, beta=1.0, threshold=20.0):
@@ -316,9 +324,22 @@ def _softplus_fwd_not_divided(x, *, beta=1.0, threshold=20.0):
     return np.where(bx > threshold, x, np.log1p(np.exp(np.minimum(bx, threshold)))), (x, beta, threshold)
 
 
+def _softplus_fwd_where_overflows(x, *, beta=1.0, threshold=20.0):
+    # right values, but exp(beta * x) overflows in the branch np.where discards
+    bx = beta * x
+    return np.where(bx > threshold, x, np.log1p(np.exp(bx)) / beta), (x, beta, threshold)
+
+
 def _softplus_fwd_threshold_on_x(x, *, beta=1.0, threshold=20.0):
     # compares x, not beta * x, with the threshold: exp(beta * x) overflows for large beta
     return np.where(x > threshold, x, np.log1p(np.exp(beta * np.minimum(x, threshold))) / beta), (x, beta, threshold)
+
+
+def _softplus_fwd_threshold_on_x_stable(x, *, beta=1.0, threshold=20.0):
+    # compares x, not beta * x, with the threshold, with a logarithm that never overflows
+    bx = beta * x
+    smooth = (np.maximum(bx, 0.0) + np.log1p(np.exp(-np.abs(bx)))) / beta
+    return np.where(x > threshold, x, smooth), (x, beta, threshold)
 
 
 def _softplus_fwd_relu_below(x, *, beta=1.0, threshold=20.0):
@@ -341,10 +362,6 @@ def softplus_backward_reference(dout, x, beta, threshold):
     return x.grad
 
 
-def softplus_backward_call(student, dout, x, beta, threshold):
-    return student.softplus_backward(dout, (x, float(beta), float(threshold)))
-
-
 def _sigmoid(z):
     return 0.5 * (1.0 + np.tanh(0.5 * z))        # stable for any z
 
@@ -358,6 +375,17 @@ def _softplus_bwd_naive(dout, cache):
     x, beta, threshold = cache
     e = np.exp(beta * x)
     return dout * e / (1.0 + e)                   # inf / inf = nan for large beta * x
+
+
+def _softplus_bwd_sigmoid_overflows(dout, cache):
+    x, beta, threshold = cache
+    bx = beta * x
+    return dout * np.where(bx > threshold, 1.0, 1.0 / (1.0 + np.exp(-bx)))   # exp(1000) = inf: 1 / inf = 0
+
+
+def _softplus_bwd_threshold_on_x(dout, cache):
+    x, beta, threshold = cache
+    return dout * np.where(x > threshold, 1.0, _sigmoid(beta * x))
 
 
 def _softplus_bwd_extra_beta(dout, cache):
@@ -389,13 +417,15 @@ def dead_cases(rng):
         z[silent] = -np.abs(z[silent])                    # what the axis-swapped answer counts
         cols = rng.permutation(d)
         dead, almost = cols[:n_dead], cols[n_dead:n_dead + n_almost]
-        z[:, dead] = -np.abs(z[:, dead])                  # dead: <= 0 on every example ...
-        for j in dead[::2]:
-            z[rng.choice(n, size=2, replace=False), j] = 0.0   # ... with exact zeros in half of them
+        z[:, dead] = -np.abs(z[:, dead])                  # dead: <= 0 on every example: strictly negative in
+        for j in dead[2::2]:                              # dead[1::2], with two exact zeros in dead[2::2] ...
+            z[rng.choice(n, size=2, replace=False), j] = 0.0
+        z[:, dead[:1]] = 0.0                              # ... and exactly 0 throughout in dead[0] (zero weights)
         z[:, almost] = -np.abs(z[:, almost])              # alive on exactly one (non-silent) example
         awake = rng.choice(np.setdiff1d(np.arange(n), silent), size=n_almost)
         z[awake, almost] = rng.uniform(0.1, 1.0, size=n_almost)
-        negative = np.flatnonzero(z < 0)                  # a few more exact zeros anywhere (liveness unchanged)
+        alive = np.setdiff1d(np.arange(d), dead)          # a few more exact zeros in units that are not dead
+        negative = np.flatnonzero((z < 0) & np.isin(np.arange(d), alive))
         z.flat[rng.choice(negative, size=int(rng.integers(3, 8)), replace=False)] = 0.0
         cases.append({"z": z})
     return cases
@@ -443,6 +473,12 @@ def _dead_relu_in_place(z):
 _ACTIVATIONS = ("mlp_lib.layers.relu", "mlp_lib.layers.relu_grad", "mlp_lib.layers.leaky_relu",
                 "mlp_lib.layers.leaky_relu_grad", "mlp_lib.layers.elu", "mlp_lib.layers.elu_grad",
                 "mlp_lib.layers.softplus", "mlp_lib.layers.softplus_grad")
+
+THRESHOLD_ON_X = ("the threshold is compared with x: torch compares beta * x with it, returning x where "
+                  "beta * x > threshold and log(1 + exp(beta * x)) / beta elsewhere.")
+DOUT_IGNORED = "dx is the local derivative alone: multiply it by dout (the chain rule), elementwise."
+IN_PLACE = ("{arg} is changed in place ({how}): the grader hands it over read-only; compute the result in a new "
+            "array{hint}.")
 
 
 # == Understanding: what the chapter teaches you to predict (Parts 10 and 11) ===================
@@ -637,76 +673,187 @@ UNDERSTANDING_PARTS = [
 PARTS = [
     Part(id="relu_forward", points=1, function="relu_forward", outputs=("out", "_"),
          cases=relu_forward_cases, reference=relu_forward_reference, forbid=_ACTIVATIONS,
-         mutants={"clips x in place": Mutant(_relu_fwd_in_place, diagnosis="mutated_input"),
-                  "min instead of max": Mutant(_relu_fwd_min),
-                  "absolute value": Mutant(_relu_fwd_abs),
-                  "the 0/1 mask instead of the output": Mutant(_relu_fwd_mask)}),
+         mutants={"clips x in place": Mutant(_relu_fwd_in_place, diagnosis="mutated_input", book="ch05-definition",
+                                             feedback=IN_PLACE.format(arg="x", how="np.maximum(x, 0, out=x), "
+                                                                      "x[x < 0] = 0", hint=", np.maximum(x, 0.0)")),
+                  "min instead of max": Mutant(_relu_fwd_min, book="ch05-definition", feedback=(
+                      "the output is min(x, 0), the negative part: ReLU keeps the positive part, max(x, 0).")),
+                  "absolute value": Mutant(_relu_fwd_abs, book="ch05-definition", feedback=(
+                      "negative inputs come out positive (|x|): ReLU sends them to 0.")),
+                  "the 0/1 mask instead of the output": Mutant(_relu_fwd_mask, book="ch05-definition", feedback=(
+                      "the output is the 0/1 mask x > 0 (the derivative): the forward pass returns x itself "
+                      "where x > 0."))}),
     Part(id="relu_backward", points=1, function="relu_backward", outputs=("dx",),
-         cases=relu_backward_cases, reference=relu_backward_reference, call=relu_backward_call,
+         cases=relu_backward_cases, reference=relu_backward_reference, call=adapters.relu_backward,
          forbid=_ACTIVATIONS,
-         mutants={"derivative 1 at 0 (x >= 0)": Mutant(_relu_bwd_ge),
-                  "mask from the sign of dout": Mutant(_relu_bwd_dout_sign),
-                  "dout ignored": Mutant(_relu_bwd_no_dout),
-                  "zeroes dout in place": Mutant(_relu_bwd_in_place, diagnosis="mutated_input"),
-                  "ReLU applied to dout too": Mutant(_relu_bwd_relu_of_dout)}),
+         mutants={"derivative 1 at 0 (x >= 0)": Mutant(_relu_bwd_ge, book="ch05-gradient-one", feedback=(
+                      "the gradient passes where x == 0 (x >= 0): ReLU's derivative at 0 is taken as 0, as in "
+                      "torch, so the mask is x > 0.")),
+                  "mask from the sign of dout": Mutant(_relu_bwd_dout_sign, book="ch05-gradient-one", feedback=(
+                      "the mask is computed from dout (dout > 0): where the gradient passes is decided by the "
+                      "forward input, x > 0.")),
+                  "dout ignored": Mutant(_relu_bwd_no_dout, book="ch05-gradient-one", feedback=DOUT_IGNORED),
+                  "zeroes dout in place": Mutant(_relu_bwd_in_place, diagnosis="mutated_input",
+                                                 book="ch05-gradient-one",
+                                                 feedback=IN_PLACE.format(arg="dout", how="dout[x <= 0] = 0",
+                                                                          hint=", dout * (x > 0)")),
+                  "ReLU applied to dout too": Mutant(_relu_bwd_relu_of_dout, book="ch05-gradient-one", feedback=(
+                      "negative upstream gradients are dropped (ReLU applied to dout): only x decides where the "
+                      "gradient passes, and there dout passes unchanged, whatever its sign."))}),
     Part(id="leaky_relu_forward", points=1, function="leaky_relu_forward", outputs=("out", "_"),
-         cases=leaky_forward_cases, reference=leaky_forward_reference, call=leaky_forward_call,
-         forbid=_ACTIVATIONS,
-         mutants={"slope applied on the positive side": Mutant(_leaky_fwd_slope_on_positive),
-                  "negative_slope ignored (always 0.01)": Mutant(_leaky_fwd_default_slope),
-                  "plain ReLU": Mutant(_leaky_fwd_relu),
-                  "scales x in place": Mutant(_leaky_fwd_in_place, diagnosis="mutated_input"),
-                  "slope added instead of multiplied": Mutant(_leaky_fwd_offset)}),
+         cases=leaky_forward_cases, reference=leaky_forward_reference, forbid=_ACTIVATIONS,
+         mutants={"slope applied on the positive side": Mutant(_leaky_fwd_slope_on_positive, book="ch05-leaky",
+                                                               feedback=(
+                      "the slope multiplies the positive inputs instead of the negative ones: x where x > 0, "
+                      "negative_slope * x elsewhere.")),
+                  "negative_slope ignored (always 0.01)": Mutant(_leaky_fwd_default_slope, book="ch05-leaky",
+                                                                 feedback=(
+                      "the negative_slope argument is ignored (0.01 is always used).")),
+                  "plain ReLU": Mutant(_leaky_fwd_relu, book="ch05-leaky", feedback=(
+                      "negative inputs are sent to 0 (a plain ReLU): leaky ReLU multiplies them by "
+                      "negative_slope.")),
+                  "scales x in place": Mutant(_leaky_fwd_in_place, diagnosis="mutated_input", book="ch05-leaky",
+                                              feedback=IN_PLACE.format(
+                                                  arg="x", how="x[x < 0] *= negative_slope",
+                                                  hint=", np.where(x > 0, x, negative_slope * x)")),
+                  "slope added instead of multiplied": Mutant(_leaky_fwd_offset, book="ch05-leaky", feedback=(
+                      "negative inputs are replaced by negative_slope itself: they are multiplied by it, "
+                      "negative_slope * x."))}),
     Part(id="leaky_relu_backward", points=1, function="leaky_relu_backward", outputs=("dx",),
-         cases=leaky_backward_cases, reference=leaky_backward_reference, call=leaky_backward_call,
+         cases=leaky_backward_cases, reference=leaky_backward_reference, call=adapters.leaky_relu_backward,
          forbid=_ACTIVATIONS,
-         mutants={"slope missing (ReLU's derivative)": Mutant(_leaky_bwd_no_slope),
-                  "slope applied on the positive side": Mutant(_leaky_bwd_slope_on_positive),
-                  "derivative 1 at 0": Mutant(_leaky_bwd_one_at_zero),
-                  "dout ignored": Mutant(_leaky_bwd_no_dout)}),
+         mutants={"slope missing (ReLU's derivative)": Mutant(_leaky_bwd_no_slope, book="ch05-leaky", feedback=(
+                      "the gradient is 0 where x <= 0 (ReLU's derivative): leaky ReLU's derivative there is "
+                      "negative_slope.")),
+                  "slope applied on the positive side": Mutant(_leaky_bwd_slope_on_positive, book="ch05-leaky",
+                                                               feedback=(
+                      "the slope is applied where x > 0: the derivative is 1 for x > 0 and negative_slope for "
+                      "x <= 0.")),
+                  "derivative 1 at 0": Mutant(_leaky_bwd_one_at_zero, book="ch05-leaky", feedback=(
+                      "the derivative at x == 0 is taken as 1: torch takes the negative side's, negative_slope, "
+                      "so the test is x > 0.")),
+                  "dout ignored": Mutant(_leaky_bwd_no_dout, book="ch05-leaky", feedback=DOUT_IGNORED)}),
     Part(id="elu_forward", points=1, function="elu_forward", outputs=("out", "_"),
-         cases=elu_forward_cases, reference=elu_forward_reference, call=elu_forward_call,
-         forbid=_ACTIVATIONS,
-         mutants={"exp of positive inputs (inf * 0 = nan)": Mutant(_elu_fwd_mask_times_exp, diagnosis="unstable"),
-                  "alpha missing": Mutant(_elu_fwd_no_alpha),
-                  "exp(x) without the - 1": Mutant(_elu_fwd_no_minus_one),
-                  "alpha on both sides": Mutant(_elu_fwd_alpha_everywhere),
-                  "overwrites x in place": Mutant(_elu_fwd_in_place, diagnosis="mutated_input")}),
+         cases=elu_forward_cases, reference=elu_forward_reference, stable=True, forbid=_ACTIVATIONS,
+         mutants={"exp of positive inputs (inf * 0 = nan)": Mutant(_elu_fwd_mask_times_exp, diagnosis="unstable",
+                                                                   book="ch05-elu", feedback=(
+                      "np.exp is also evaluated on the large positive inputs, where it overflows to inf, and the "
+                      "0/1 mask then makes inf * 0 = NaN: take the exponential of np.minimum(x, 0) only.")),
+                  "np.where over an overflowing exp": Mutant(_elu_fwd_where_exp, diagnosis="warning",
+                                                             book="ch05-elu", feedback=(
+                      "np.where(x > 0, x, alpha * (np.exp(x) - 1)) evaluates np.exp on every entry: it overflows "
+                      "on the large positive ones (numpy warns), even though np.where then discards those values, "
+                      "and the statement asks for no overflow: take the exponential of np.minimum(x, 0).")),
+                  "alpha missing": Mutant(_elu_fwd_no_alpha, book="ch05-elu", feedback=(
+                      "alpha is missing on the negative side: it is alpha * (exp(x) - 1).")),
+                  "exp(x) without the - 1": Mutant(_elu_fwd_no_minus_one, book="ch05-elu", feedback=(
+                      "the - 1 is missing: the negative side is alpha * (exp(x) - 1), which is 0 at x = 0.")),
+                  "alpha on both sides": Mutant(_elu_fwd_alpha_everywhere, book="ch05-elu", feedback=(
+                      "alpha also multiplies the positive side: ELU is x itself for x > 0.")),
+                  "overwrites x in place": Mutant(_elu_fwd_in_place, diagnosis="mutated_input", book="ch05-elu",
+                                                  feedback=IN_PLACE.format(arg="x", how="x[x <= 0] = ...",
+                                                                           hint=""))}),
     Part(id="elu_backward", points=1, function="elu_backward", outputs=("dx",),
-         cases=elu_backward_cases, reference=elu_backward_reference, call=elu_backward_call,
+         cases=elu_backward_cases, reference=elu_backward_reference, call=adapters.elu_backward, stable=True,
          forbid=_ACTIVATIONS,
-         mutants={"alpha missing": Mutant(_elu_bwd_no_alpha),
-                  "exp of positive inputs (inf * 0 = nan)": Mutant(_elu_bwd_mask_times_exp, diagnosis="unstable"),
-                  "derivative 1 at 0": Mutant(_elu_bwd_one_at_zero),
-                  "the function instead of its derivative": Mutant(_elu_bwd_forward_value),
-                  "dout ignored": Mutant(_elu_bwd_no_dout)}),
+         mutants={"alpha missing": Mutant(_elu_bwd_no_alpha, book="ch05-elu", feedback=(
+                      "alpha is missing from the derivative on the negative side: it is alpha * exp(x).")),
+                  "exp of positive inputs (inf * 0 = nan)": Mutant(_elu_bwd_mask_times_exp, diagnosis="unstable",
+                                                                   book="ch05-elu", feedback=(
+                      "np.exp is also evaluated on the large positive inputs, where it overflows to inf, and the "
+                      "0/1 mask then makes inf * 0 = NaN: take the exponential of np.minimum(x, 0) only.")),
+                  "np.where over an overflowing exp": Mutant(_elu_bwd_where_exp, diagnosis="warning",
+                                                             book="ch05-elu", feedback=(
+                      "np.where(x > 0, 1, alpha * np.exp(x)) evaluates np.exp on every entry: it overflows on the "
+                      "large positive ones (numpy warns), even though np.where then discards those values, and the "
+                      "statement asks for no overflow: take the exponential of np.minimum(x, 0).")),
+                  "derivative 1 at 0": Mutant(_elu_bwd_one_at_zero, book="ch05-elu", feedback=(
+                      "the derivative at x == 0 is taken as 1: torch takes the negative side's, alpha * exp(0) = "
+                      "alpha, so the test is x > 0.")),
+                  "the function instead of its derivative": Mutant(_elu_bwd_forward_value, book="ch05-elu",
+                                                                   feedback=(
+                      "the negative side uses ELU itself, alpha * (exp(x) - 1), instead of its derivative, "
+                      "alpha * exp(x).")),
+                  "dout ignored": Mutant(_elu_bwd_no_dout, book="ch05-elu", feedback=DOUT_IGNORED)}),
     Part(id="softplus_forward", points=1, function="softplus_forward", outputs=("out", "_"),
-         cases=softplus_cases, reference=softplus_forward_reference, call=softplus_forward_call,
-         forbid=_ACTIVATIONS,
-         mutants={"naive log(1 + exp(beta x))": Mutant(_softplus_fwd_naive, diagnosis="unstable"),
-                  "beta missing": Mutant(_softplus_fwd_no_beta),
-                  "not divided by beta": Mutant(_softplus_fwd_not_divided),
+         cases=softplus_cases, reference=softplus_forward_reference, stable=True, forbid=_ACTIVATIONS,
+         mutants={"naive log(1 + exp(beta x))": Mutant(_softplus_fwd_naive, diagnosis="unstable",
+                                                       book="ch05-softplus", feedback=(
+                      "log(1 + exp(beta * x)) is computed directly: exp overflows to inf for large beta * x, and "
+                      "x is never returned above the threshold; use max(t, 0) + log1p(exp(-|t|)) with "
+                      "t = beta * x, and x itself where beta * x > threshold.")),
+                  "np.where over an overflowing exp": Mutant(_softplus_fwd_where_overflows, diagnosis="warning",
+                                                             book="ch05-softplus", feedback=(
+                      "np.exp(beta * x) is evaluated on every entry: it overflows where beta * x is large (numpy "
+                      "warns), even though np.where then returns x there, and the statement asks for no "
+                      "overflow: use log(1 + e^t) = max(t, 0) + log1p(exp(-|t|)), whose exp only sees t <= 0.")),
+                  "beta missing": Mutant(_softplus_fwd_no_beta, book="ch05-softplus", feedback=(
+                      "beta is ignored: softplus is log(1 + exp(beta * x)) / beta, and x where "
+                      "beta * x > threshold.")),
+                  "not divided by beta": Mutant(_softplus_fwd_not_divided, book="ch05-softplus", feedback=(
+                      "the logarithm is not divided by beta: softplus is log(1 + exp(beta * x)) / beta.")),
                   "threshold compared with x instead of beta x": Mutant(_softplus_fwd_threshold_on_x,
-                                                                        diagnosis="unstable"),
-                  "branches swapped": Mutant(_softplus_fwd_relu_below)}),
+                                                                        book="ch05-softplus", feedback=THRESHOLD_ON_X),
+                  "threshold compared with x (stable log)": Mutant(_softplus_fwd_threshold_on_x_stable,
+                                                                   book="ch05-softplus", feedback=THRESHOLD_ON_X),
+                  "branches swapped": Mutant(_softplus_fwd_relu_below, book="ch05-softplus", feedback=(
+                      "the two branches are swapped: where beta * x > threshold softplus returns x itself, "
+                      "elsewhere log(1 + exp(beta * x)) / beta."))}),
     Part(id="softplus_backward", points=1, function="softplus_backward", outputs=("dx",),
-         cases=softplus_backward_cases, reference=softplus_backward_reference, call=softplus_backward_call,
-         forbid=_ACTIVATIONS,
-         mutants={"beta missing": Mutant(_softplus_bwd_no_beta),
-                  "naive exp / (1 + exp) (inf / inf = nan)": Mutant(_softplus_bwd_naive, diagnosis="unstable"),
-                  "an extra factor beta": Mutant(_softplus_bwd_extra_beta),
-                  "the function instead of its derivative": Mutant(_softplus_bwd_softplus),
-                  "dout ignored": Mutant(_softplus_bwd_no_dout)}),
+         cases=softplus_backward_cases, reference=softplus_backward_reference, call=adapters.softplus_backward,
+         stable=True, forbid=_ACTIVATIONS,
+         mutants={"beta missing": Mutant(_softplus_bwd_no_beta, book="ch05-softplus", feedback=(
+                      "the sigmoid is taken of x: the derivative of log(1 + exp(beta * x)) / beta is "
+                      "sigmoid(beta * x).")),
+                  "naive exp / (1 + exp) (inf / inf = nan)": Mutant(_softplus_bwd_naive, diagnosis="warning",
+                                                                    book="ch05-softplus", feedback=(
+                      "exp(beta * x) / (1 + exp(beta * x)) is computed directly: for large beta * x it is "
+                      "inf / inf = NaN; compute the sigmoid from exp(-|t|), which never overflows, and use 1 "
+                      "where beta * x > threshold.")),
+                  "sigmoid 1 / (1 + exp(-t)) overflows": Mutant(_softplus_bwd_sigmoid_overflows, diagnosis="warning",
+                                                                book="ch05-softplus", feedback=(
+                      "1 / (1 + np.exp(-beta * x)) overflows where beta * x is very negative (numpy warns, even "
+                      "though the result rounds to the right 0), and the statement asks for no overflow: "
+                      "compute the sigmoid from exp(-|t|) with t = beta * x, as the statement shows.")),
+                  "threshold compared with x instead of beta x": Mutant(_softplus_bwd_threshold_on_x,
+                                                                        book="ch05-softplus", feedback=(
+                      "the threshold is compared with x: torch compares beta * x with it, so the derivative is 1 "
+                      "where beta * x > threshold and sigmoid(beta * x) elsewhere.")),
+                  "an extra factor beta": Mutant(_softplus_bwd_extra_beta, book="ch05-softplus", feedback=(
+                      "there is an extra factor beta: the derivative of log(1 + exp(beta * x)) / beta is "
+                      "sigmoid(beta * x), the two betas cancel.")),
+                  "the function instead of its derivative": Mutant(_softplus_bwd_softplus, book="ch05-softplus",
+                                                                   feedback=(
+                      "softplus itself is used instead of its derivative, sigmoid(beta * x).")),
+                  "dout ignored": Mutant(_softplus_bwd_no_dout, book="ch05-softplus", feedback=DOUT_IGNORED)}),
     Part(id="dead_unit_fraction", points=2, function="dead_unit_fraction", outputs=("fraction",),
          cases=dead_cases, reference=dead_reference,
          forbid=("mlp_lib.diagnostics.dead_relu_fraction",),
-         mutants={"fraction of non-positive entries": Mutant(_dead_entries),
-                  "fraction of zero entries": Mutant(_dead_zero_entries),
-                  "< instead of <=": Mutant(_dead_strict),
-                  "axis swapped (examples instead of units)": Mutant(_dead_axis_swapped, diagnosis="wrong_axis"),
-                  "any instead of all": Mutant(_dead_any),
-                  "count instead of fraction": Mutant(_dead_count),
-                  "z == 0 (the test for ReLU outputs)": Mutant(_dead_equal_zero),
-                  "applies ReLU to z in place": Mutant(_dead_relu_in_place, diagnosis="mutated_input")}),
+         mutants={"fraction of non-positive entries": Mutant(_dead_entries, book="ch05-dying", feedback=(
+                      "the fraction of non-positive entries is returned (a measure of sparsity): a unit, a column "
+                      "of z, is dead only when it is <= 0 on every example, and the fraction is over the D "
+                      "units.")),
+                  "fraction of zero entries": Mutant(_dead_zero_entries, book="ch05-dying", feedback=(
+                      "the fraction of entries equal to 0 is returned: z holds pre-activations, and a unit is dead "
+                      "when its column is <= 0 on every example.")),
+                  "< instead of <=": Mutant(_dead_strict, book="ch05-dying", feedback=(
+                      "z == 0 is counted as active (z < 0): ReLU's output and gradient are 0 at z = 0 too, so a "
+                      "unit with z <= 0 on every example is dead.")),
+                  "axis swapped (examples instead of units)": Mutant(_dead_axis_swapped, diagnosis="wrong_axis",
+                                                                     book="ch05-dying", feedback=(
+                      "the test is made per example (row) instead of per unit (column): unit j is dead when "
+                      "z[:, j] <= 0 for every n, a reduction over axis 0.")),
+                  "any instead of all": Mutant(_dead_any, book="ch05-dying", feedback=(
+                      "a unit counts as dead when it is <= 0 on some example: it must be <= 0 on all of them "
+                      "(np.all).")),
+                  "count instead of fraction": Mutant(_dead_count, book="ch05-dying", feedback=(
+                      "the number of dead units is returned: return the fraction, that number divided by D.")),
+                  "z == 0 (the test for ReLU outputs)": Mutant(_dead_equal_zero, book="ch05-dying", feedback=(
+                      "the test is z == 0 on every example, the test for ReLU outputs: z holds pre-activations, "
+                      "so a unit is dead when z <= 0 on every example.")),
+                  "applies ReLU to z in place": Mutant(_dead_relu_in_place, diagnosis="mutated_input",
+                                                       book="ch05-dying",
+                                                       feedback=IN_PLACE.format(arg="z", how="ReLU applied to it",
+                                                                                hint=""))}),
     *UNDERSTANDING_PARTS,
 ]

@@ -39,8 +39,21 @@ computed in float64. The conventions, as stated in the exercise and followed by
   unchanged. Reference: ``torch.argmax`` (``argmin``), which returns the first of tied
   extremes, after NaN is replaced by -inf (+inf).
 
-Each mutant is a typical mistake; tests/test_assignment_ch06.py checks that each one loses
-the points of its own part, and only those.
+The adapters (adapters.py) build the dicts and lists from a case's arrays; since those cannot be
+handed over read-only, they check that ``space`` and ``results`` are left as they were and that
+every configuration is a new dict, and raise a message saying what was changed. Expected
+improvement is ``stable``: the statement asks for no 0/0 where sigma == 0, so a case in which
+numpy warns (division by zero, invalid value, overflow) fails.
+
+Deliberate hard cases (structure fixed, values from the rng): grids whose keys are not in
+alphabetical order and whose value lists are never ascending, with a one-value axis and a single
+key; log-uniform ranges from narrow to eleven decades; random searches with one to four keys in a
+non-alphabetical order; folds with n % k == 0, 3 and k - 1, k = 2 and k = n, shuffled or not;
+expected improvement with sigma == 0 and d > 0, d < 0 and d == 0 exactly, d == 0 with sigma > 0,
+a tiny sigma and a far-below mean; best trials with ties of three or more, NaN first, and both
+directions. Each mistake carries the feedback a student who made it gets;
+tests/test_assignment_ch06.py and tests/test_autograder_mutants.py check that each loses the
+points of its own part, and only those, and is named by that feedback.
 """
 import itertools
 import math
@@ -48,16 +61,16 @@ import math
 import numpy as np
 import torch
 
+import adapters
 from autograder.spec import Mutant, Part
 
 PUBLIC_SEED = 20120229               # JMLR 13 (2012), where Bergstra and Bengio's paper appeared
 # the locked cells the answers may rely on: the imports, and the answers' vocabulary of Parts 7 and on
 SETUP = ("setup", "understanding-setup")
 
-# Hyperparameter names used to build the dicts; the cases pick them in orders that are *not*
-# alphabetical, so that sorting the keys changes the result.
-NAMES = ("width", "lr", "momentum", "decay", "batch", "dropout")
-DECILE_DRAWS = 200_000
+# The cases pick hyperparameter names (adapters.NAMES) in orders that are *not* alphabetical, so that
+# sorting the keys changes the result.
+NAMES = adapters.NAMES
 
 
 def _names_order(rng, k):
@@ -88,31 +101,10 @@ def grid_cases(rng):
     return cases
 
 
-def grid_call(student, values, sizes, names):
-    keys = [("width", "lr", "momentum", "decay", "batch", "dropout")[int(i)] for i in names]
-    space, start = {}, 0
-    for key, size in zip(keys, sizes.tolist()):
-        space[key] = values[start:start + size].tolist()
-        start += size
-    before = {key: list(v) for key, v in space.items()}
-    configs = student.grid(space)
-    if not isinstance(configs, list):
-        raise TypeError(f"grid must return a list of dicts, got {type(configs).__name__}")
-    table = []
-    for i, config in enumerate(configs):
-        if not isinstance(config, dict):
-            raise TypeError(f"grid()[{i}] is a {type(config).__name__}, expected a dict {{name: value}}")
-        if set(config) != set(keys):
-            raise ValueError(f"grid()[{i}] has the keys {sorted(config)}, expected {sorted(keys)}")
-        table.append([float(config[key]) for key in keys])
-    unchanged = list(space) == list(before) and all(space[key] == before[key] for key in before)
-    return np.array(table, dtype=np.float64).reshape(len(configs), len(keys)), np.int64(unchanged)
-
-
 def grid_reference(values, sizes, names):
     axes = torch.split(values, sizes.tolist())
     table = torch.cartesian_prod(*axes) if len(axes) > 1 else axes[0].reshape(-1, 1)
-    return table, torch.tensor(1, dtype=torch.int64)
+    return table
 
 
 def _grid_first_key_fastest(space):
@@ -161,21 +153,8 @@ def log_uniform_cases(rng):
               (10.0 ** rng.uniform(-3, -1), 10.0 ** rng.uniform(1, 2)),     # spans 1
               (rng.uniform(0.5, 1.0), rng.uniform(2.0, 3.0)),                # narrow
               (10.0 ** rng.uniform(-9, -8), 10.0 ** rng.uniform(2, 3))]      # eleven decades
-    return [{"low": np.float64(lo), "high": np.float64(hi), "n": np.int64(rng.integers(5, 60)),
-             "seed": np.int64(rng.integers(0, 2**31))} for lo, hi in bounds]
-
-
-def log_uniform_call(student, low, high, n, seed):
-    low, high = float(low), float(high)
-    samples = np.asarray(student.log_uniform(low, high, int(n), rng=np.random.default_rng(int(seed))))
-    many = np.asarray(student.log_uniform(low, high, 200_000, rng=np.random.default_rng(int(seed) + 1)),
-                      dtype=np.float64)
-    if many.shape != (200_000,):
-        raise ValueError(f"log_uniform(low, high, 200000, rng=...) returned shape {many.shape}, expected (200000,)")
-    with np.errstate(all="ignore"):
-        t = (np.log(many) - np.log(low)) / (np.log(high) - np.log(low))
-    counts, _ = np.histogram(t[np.isfinite(t)], bins=10, range=(0.0, 1.0))
-    return samples, np.round(counts / many.size, 2)
+    return [{"low": float(lo), "high": float(hi), "n": int(rng.integers(5, 60)), "seed": int(rng.integers(0, 2**31))}
+            for lo, hi in bounds]
 
 
 def log_uniform_reference(low, high, n, seed):
@@ -224,33 +203,10 @@ def random_search_cases(rng):
         lows = 10.0 ** rng.uniform(-5, -1, size=k)
         highs = lows * 10.0 ** rng.uniform(1, 4, size=k)
         centers = rng.uniform(np.log10(lows), np.log10(highs))
-        cases.append({"lows": lows, "highs": highs, "n_trials": np.int64(n_trials),
-                      "seed": np.int64(rng.integers(0, 2**31)), "centers": centers,
+        cases.append({"lows": lows, "highs": highs, "n_trials": n_trials,
+                      "seed": int(rng.integers(0, 2**31)), "centers": centers,
                       "weights": rng.uniform(0.5, 2.0, size=k), "names": _names_order(rng, k)})
     return cases
-
-
-def random_search_call(student, lows, highs, n_trials, seed, centers, weights, names):
-    keys = [("width", "lr", "momentum", "decay", "batch", "dropout")[int(i)] for i in names]
-    space = {key: (float(lo), float(hi)) for key, lo, hi in zip(keys, lows, highs)}
-    calls = []
-
-    def objective(config):
-        # A smooth bump in log10 space with its top at `centers`; counts its calls.
-        calls.append(dict(config))
-        return -sum(float(w) * (float(np.log10(config[key])) - float(c)) ** 2
-                    for key, w, c in zip(keys, weights, centers))
-
-    returned = student.random_search(objective, space, int(n_trials), rng=np.random.default_rng(int(seed)))
-    if not isinstance(returned, (tuple, list)) or len(returned) != 2:
-        raise TypeError("random_search must return a pair (configs, scores)")
-    configs, scores = returned
-    configs = list(configs)
-    for i, config in enumerate(configs):
-        if not isinstance(config, dict) or set(config) != set(keys):
-            raise ValueError(f"configs[{i}] must be a dict with the keys {sorted(keys)}, got {config!r}"[:200])
-    table = np.array([[float(config[key]) for key in keys] for config in configs], dtype=np.float64)
-    return table.reshape(len(configs), len(keys)), np.asarray(scores, dtype=np.float64), np.int64(len(calls))
 
 
 def random_search_reference(lows, highs, n_trials, seed, centers, weights, names):
@@ -327,30 +283,14 @@ def kfold_cases(rng):
                           (int(rng.integers(5, 9)), 0, 1),              # k = n: leave-one-out
                           (int(rng.integers(30, 60)) * 7 + 6, 7, 0)):   # n % k == k - 1
         k = n if k == 0 else k
-        cases.append({"n": np.int64(n), "k": np.int64(k), "shuffle": np.int64(shuffle),
-                      "seed": np.int64(rng.integers(0, 2**31))})
+        cases.append({"n": n, "k": k, "shuffle": bool(shuffle), "seed": int(rng.integers(0, 2**31))})
     return cases
-
-
-def kfold_call(student, n, k, shuffle, seed):
-    rng = np.random.default_rng(int(seed)) if int(shuffle) else None
-    folds = student.kfold_indices(int(n), int(k), shuffle=bool(shuffle), rng=rng)
-    folds = list(folds)
-    if len(folds) != int(k):
-        raise ValueError(f"kfold_indices returned {len(folds)} folds, expected k = {int(k)}")
-    trains, vals = [], []
-    for i, fold in enumerate(folds):
-        if not isinstance(fold, (tuple, list)) or len(fold) != 2:
-            raise TypeError(f"fold {i} must be a pair (train_idx, val_idx)")
-        trains.append(np.asarray(fold[0]).ravel())
-        vals.append(np.asarray(fold[1]).ravel())
-    return (np.concatenate(vals), np.concatenate(trains), np.array([v.size for v in vals], dtype=np.int64))
 
 
 def kfold_reference(n, k, shuffle, seed):
     n_, k_ = int(n), int(k)
     sizes = [n_ // k_ + 1] * (n_ % k_) + [n_ // k_] * (k_ - n_ % k_)
-    if int(shuffle):
+    if bool(shuffle):
         order = torch.tensor(np.random.default_rng(int(seed)).permutation(n_), dtype=torch.int64, device=n.device)
     else:
         order = torch.arange(n_, device=n.device)
@@ -449,17 +389,12 @@ def ei_cases(rng):
         sigma[4] = 1e-12                                           # tiny sigma: |z| huge
         mu[5], sigma[5] = best + sign * (xi - 3.0), 0.4            # far below: EI tiny but positive
         order = rng.permutation(n)
-        cases.append({"mu": mu[order], "sigma": sigma[order], "best": np.float64(best), "xi": np.float64(xi),
-                      "maximize": np.int64(maximize)})
+        cases.append({"mu": mu[order], "sigma": sigma[order], "best": best, "xi": xi, "maximize": bool(maximize)})
     return cases
 
 
-def ei_call(student, mu, sigma, best, xi, maximize):
-    return student.expected_improvement(mu, sigma, float(best), xi=float(xi), maximize=bool(maximize))
-
-
 def ei_reference(mu, sigma, best, xi, maximize):
-    d = (mu - best - xi) if int(maximize) else (best - mu - xi)
+    d = (mu - best - xi) if bool(maximize) else (best - mu - xi)
     normal = torch.distributions.Normal(torch.tensor(0.0, dtype=torch.float64, device=mu.device),
                                         torch.tensor(1.0, dtype=torch.float64, device=mu.device))
     safe = torch.where(sigma > 0, sigma, torch.ones_like(sigma))
@@ -514,6 +449,12 @@ def _ei_no_sigma_guard(mu, sigma, best, *, xi=0.0, maximize=True):
     return d * _cdf(z) + sigma * _phi(z)
 
 
+def _ei_guard_after_dividing(mu, sigma, best, *, xi=0.0, maximize=True):
+    d = (mu - best - xi) if maximize else (best - mu - xi)
+    z = d / sigma                                           # divides by 0 (numpy warns), then replaced below
+    return np.where(sigma > 0, d * _cdf(z) + sigma * _phi(z), np.maximum(d, 0.0))
+
+
 def _ei_zero_when_certain(mu, sigma, best, *, xi=0.0, maximize=True):
     d = (mu - best - xi) if maximize else (best - mu - xi)
     return np.where(sigma > 0, _ei_from_d(d, sigma), 0.0)
@@ -547,26 +488,16 @@ def best_cases(rng):
         scores[nan_at] = np.nan
         if not np.any(scores == extreme):                              # never NaN out every best score
             scores[keep[-1]] = extreme
-        cases.append({"scores": scores, "lrs": 10.0 ** rng.uniform(-4, 0, size=n), "maximize": np.int64(maximize)})
+        cases.append({"scores": scores, "lrs": 10.0 ** rng.uniform(-4, 0, size=n), "maximize": bool(maximize)})
     return cases
 
 
-def best_call(student, scores, lrs, maximize):
-    results = [{"trial": i, "lr": float(lr), "score": float(s)} for i, (lr, s) in enumerate(zip(lrs, scores))]
-    before = [repr(row) for row in results]
-    row = student.best_trial(results, maximize=bool(maximize))
-    if not isinstance(row, dict) or "trial" not in row:
-        raise TypeError(f"best_trial must return one of the rows (a dict), got {type(row).__name__}")
-    unchanged = [repr(r) for r in results] == before
-    return np.int64(row["trial"]), np.int64(unchanged)
-
-
 def best_reference(scores, lrs, maximize):
-    if int(maximize):
+    if bool(maximize):
         index = torch.argmax(torch.nan_to_num(scores, nan=-math.inf))
     else:
         index = torch.argmin(torch.nan_to_num(scores, nan=math.inf))
-    return index.to(torch.int64), torch.tensor(1, dtype=torch.int64)
+    return index.to(torch.int64)
 
 
 def _best_last_tie(results, *, maximize=True):
@@ -611,6 +542,11 @@ def _best_minimize_inverted(results, *, maximize=True):
     scores = np.array([r["score"] for r in results])
     filled = np.where(np.isnan(scores), -np.inf, scores)
     return results[int(np.argmax(filled) if maximize else np.argmax(-filled))]   # -(-inf) = +inf wins
+
+
+KEYS_IN_ORDER = "the keys of space in its own order"
+DRAWS = ("each value is one log-uniform draw, exp(log(low) + u * (log(high) - log(low))) with u one number from "
+         "rng.random()")
 
 
 # == Understanding: what the chapter teaches you to predict (Parts 7 and 8) =====================
@@ -842,70 +778,163 @@ UNDERSTANDING_PARTS = [
 
 
 PARTS = [
-    Part(id="grid", points=1, function="grid", outputs=("configs", "space_unchanged"),
-         cases=grid_cases, reference=grid_reference, call=grid_call,
+    Part(id="grid", points=1, function="grid", outputs=("configs",),
+         cases=grid_cases, reference=grid_reference, call=adapters.grid,
          forbid=("mlp_lib.tuning.grid_search",),
-         mutants={"first key varies fastest": Mutant(_grid_first_key_fastest),
-                  "keys in alphabetical order": Mutant(_grid_sorted_keys),
-                  "values sorted": Mutant(_grid_sorted_values),
-                  "zip instead of product": Mutant(_grid_zip),
-                  "one dict object reused": Mutant(_grid_one_dict_reused),
-                  "pops the keys of space": Mutant(_grid_pops_keys),
-                  "tuples instead of dicts": Mutant(_grid_tuples)}),
+         mutants={"first key varies fastest": Mutant(_grid_first_key_fastest, book="ch06-grid", feedback=(
+                      "the first key varies fastest: the first key of space is the outermost loop and the last "
+                      "key the innermost, so the last key varies fastest (the order of itertools.product).")),
+                  "keys in alphabetical order": Mutant(_grid_sorted_keys, book="ch06-grid", feedback=(
+                      "the keys are taken in alphabetical order: loop over " + KEYS_IN_ORDER + ", the first "
+                      "one outermost.")),
+                  "values sorted": Mutant(_grid_sorted_values, book="ch06-grid", feedback=(
+                      "the values of each key are sorted: take them in the order they are listed in space.")),
+                  "zip instead of product": Mutant(_grid_zip, book="ch06-grid", feedback=(
+                      "the value lists are zipped together (one configuration per position): the grid has every "
+                      "combination, the product of the lists (itertools.product).")),
+                  "one dict object reused": Mutant(_grid_one_dict_reused, book="ch06-grid", feedback=(
+                      "one dict is updated and appended again and again, so every entry of the list is the same "
+                      "object: build a new dict for each configuration.")),
+                  "pops the keys of space": Mutant(_grid_pops_keys, book="ch06-grid", feedback=(
+                      "the keys are popped from space (space.pop), which empties the caller's dict: read space "
+                      "without changing it, e.g. list(space) and space[key].")),
+                  "tuples instead of dicts": Mutant(_grid_tuples, book="ch06-grid", feedback=(
+                      "the configurations are tuples of values: each one is a dict {name: value}, e.g. "
+                      "dict(zip(keys, values))."))}),
     Part(id="log_uniform", points=2, function="log_uniform", outputs=("samples", "decile_fractions"),
-         cases=log_uniform_cases, reference=log_uniform_reference, call=log_uniform_call, rtol=1e-9, atol=0.0,
+         cases=log_uniform_cases, reference=log_uniform_reference, call=adapters.log_uniform, rtol=1e-9, atol=0.0,
          forbid=("mlp_lib.tuning.LogUniform", "mlp_lib.tuning.sample_configs", "mlp_lib.tuning.random_search"),
-         mutants={"uniform, not log-uniform": Mutant(_lu_uniform),
-                  "log10 bounds, natural exp": Mutant(_lu_log10_then_exp),
-                  "bounds not logged": Mutant(_lu_bounds_not_logged),
-                  "numpy's global random state": Mutant(_lu_global_rng),
-                  "normal in log space": Mutant(_lu_normal_in_log_space),
-                  "one draw repeated": Mutant(_lu_one_draw_repeated),
-                  "geometric grid": Mutant(_lu_geometric_grid),
-                  "log of a uniform": Mutant(_lu_log_of_uniform)}),
+         mutants={"uniform, not log-uniform": Mutant(_lu_uniform, book="ch06-random", feedback=(
+                      "the samples are uniform between low and high, so the top decade gets almost all of them: "
+                      "draw log(x) uniformly, x = exp(log(low) + u * (log(high) - log(low))).")),
+                  "log10 bounds, natural exp": Mutant(_lu_log10_then_exp, book="ch06-random", feedback=(
+                      "the bounds are logged with log10 but mapped back with exp: use one base for both, e.g. "
+                      "np.log and np.exp.")),
+                  "bounds not logged": Mutant(_lu_bounds_not_logged, book="ch06-random", feedback=(
+                      "exp is applied to a number drawn between low and high themselves: draw between log(low) "
+                      "and log(high), then take exp.")),
+                  "numpy's global random state": Mutant(_lu_global_rng, book="ch06-random", feedback=(
+                      "the samples do not come from the rng argument (np.random's global functions, or a "
+                      "generator of your own, ignore it): draw u = rng.random(n).")),
+                  "normal in log space": Mutant(_lu_normal_in_log_space, book="ch06-random", feedback=(
+                      "log(x) is drawn from a normal distribution: it must be uniform on [log(low), log(high)), "
+                      "one rng.random() number per sample.")),
+                  "one draw repeated": Mutant(_lu_one_draw_repeated, book="ch06-random", feedback=(
+                      "one number is drawn and repeated n times: draw n numbers, u = rng.random(n).")),
+                  "geometric grid": Mutant(_lu_geometric_grid, book="ch06-random", feedback=(
+                      "the samples are a fixed geometric grid (np.geomspace), not random draws: draw "
+                      "u = rng.random(n) and map each u to exp(log(low) + u * (log(high) - log(low))).")),
+                  "log of a uniform": Mutant(_lu_log_of_uniform, book="ch06-random", feedback=(
+                      "log and exp are swapped (the log of a number drawn between exp(low) and exp(high)): "
+                      "x = exp(log(low) + u * (log(high) - log(low)))."))}),
     Part(id="random_search", points=2, function="random_search", outputs=("configs", "scores", "calls"),
-         cases=random_search_cases, reference=random_search_reference, call=random_search_call, atol=0.0,
+         cases=random_search_cases, reference=random_search_reference, call=adapters.random_search, atol=0.0,
          forbid=("mlp_lib.tuning.sample_configs", "mlp_lib.tuning.LogUniform"),
-         mutants={"all values of one key first": Mutant(_rs_key_major),
-                  "one config repeated": Mutant(_rs_one_config_repeated),
-                  "a new Generator inside": Mutant(_rs_new_generator),
-                  "uniform, not log-uniform": Mutant(_rs_uniform),
-                  "trials sorted by score": Mutant(_rs_sorted_by_score),
-                  "objective called twice per trial": Mutant(_rs_objective_twice),
-                  "keys drawn in alphabetical order": Mutant(_rs_sorted_keys),
-                  "one trial short": Mutant(_rs_one_trial_short)}),
+         mutants={"all values of one key first": Mutant(_rs_key_major, book="ch06-random", feedback=(
+                      "all the values of one key are drawn before the next key's: draw trial after trial, and "
+                      "within a trial key after key.")),
+                  "one config repeated": Mutant(_rs_one_config_repeated, book="ch06-random", feedback=(
+                      "one configuration is drawn and repeated for every trial: draw a new one in each trial.")),
+                  "a new Generator inside": Mutant(_rs_new_generator, book="ch06-random", feedback=(
+                      "a new generator is created inside random_search: draw from the rng argument, so that the "
+                      "caller's seed decides the trials.")),
+                  "uniform, not log-uniform": Mutant(_rs_uniform, book="ch06-random", feedback=(
+                      "the values are drawn uniformly between low and high: " + DRAWS + ".")),
+                  "trials sorted by score": Mutant(_rs_sorted_by_score, book="ch06-random", feedback=(
+                      "the trials come back sorted by score: return them in the order they were drawn.")),
+                  "objective called twice per trial": Mutant(_rs_objective_twice, book="ch06-random", feedback=(
+                      "the objective is called more than once per trial (each call trains a network): call it "
+                      "exactly once per trial and keep its value.")),
+                  "keys drawn in alphabetical order": Mutant(_rs_sorted_keys, book="ch06-random", feedback=(
+                      "the keys are drawn in alphabetical order: within a trial, draw " + KEYS_IN_ORDER + ".")),
+                  "one trial short": Mutant(_rs_one_trial_short, book="ch06-random", feedback=(
+                      "there is one trial too few: run exactly n_trials trials (range(n_trials))."))}),
     Part(id="kfold_indices", points=2, function="kfold_indices", outputs=("val", "train", "sizes"),
-         cases=kfold_cases, reference=kfold_reference, call=kfold_call,
+         cases=kfold_cases, reference=kfold_reference, call=adapters.kfold_indices,
          forbid=("mlp_lib.tuning.stratified_kfold_indices",),
-         mutants={"extra examples in the last folds": Mutant(_kf_remainder_last),
-                  "remainder dropped": Mutant(_kf_remainder_dropped),
-                  "remainder all in the last fold": Mutant(_kf_remainder_in_last_fold),
-                  "ceil(n / k) per fold": Mutant(_kf_ceil_sizes),
-                  "interleaved folds": Mutant(_kf_interleaved),
-                  "shuffle ignored": Mutant(_kf_shuffle_ignored),
-                  "validation indices not sorted": Mutant(_kf_unsorted),
-                  "training set includes the fold": Mutant(_kf_train_is_everything),
-                  "numpy's global random state": Mutant(_kf_global_rng)}),
+         mutants={"extra examples in the last folds": Mutant(_kf_remainder_last, book="ch06-kfold", feedback=(
+                      "the n % k larger folds are the last ones: they are the first n % k folds (scikit-learn's "
+                      "KFold).")),
+                  "remainder dropped": Mutant(_kf_remainder_dropped, book="ch06-kfold", feedback=(
+                      "every fold has n // k examples, so n % k examples are never validated on: the first "
+                      "n % k folds get one more.")),
+                  "remainder all in the last fold": Mutant(_kf_remainder_in_last_fold, book="ch06-kfold",
+                                                           feedback=(
+                      "the last fold takes all n % k extra examples: they are spread one each over the first "
+                      "n % k folds.")),
+                  "ceil(n / k) per fold": Mutant(_kf_ceil_sizes, book="ch06-kfold", feedback=(
+                      "every fold but the last has ceil(n / k) examples: the folds have n // k examples, and the "
+                      "first n % k folds one more.")),
+                  "interleaved folds": Mutant(_kf_interleaved, book="ch06-kfold", feedback=(
+                      "the folds are interleaved (every k-th example): fold i is the i-th consecutive block of "
+                      "order.")),
+                  "shuffle ignored": Mutant(_kf_shuffle_ignored, book="ch06-kfold", feedback=(
+                      "shuffle=True is ignored: then order = rng.permutation(n), and the blocks are cut from "
+                      "it.")),
+                  "validation indices not sorted": Mutant(_kf_unsorted, book="ch06-kfold", feedback=(
+                      "the validation indices come back in shuffled order: sort them (np.sort).")),
+                  "training set includes the fold": Mutant(_kf_train_is_everything, book="ch06-kfold", feedback=(
+                      "the training indices are every example, the validation fold included: train on every "
+                      "example that is not in the fold.")),
+                  "numpy's global random state": Mutant(_kf_global_rng, book="ch06-kfold", feedback=(
+                      "the permutation does not come from the rng argument (np.random's global functions, or a "
+                      "generator of your own, ignore it): order = rng.permutation(n)."))}),
     Part(id="expected_improvement", points=2, function="expected_improvement", outputs=("ei",),
-         cases=ei_cases, reference=ei_reference, call=ei_call, atol=1e-9,
-         mutants={"missing xi": Mutant(_ei_missing_xi),
-                  "xi added instead of subtracted": Mutant(_ei_xi_added),
-                  "wrong sign for minimization": Mutant(_ei_maximize_ignored),
-                  "pdf where the cdf belongs": Mutant(_ei_pdf_for_cdf),
-                  "cdf where the pdf belongs": Mutant(_ei_cdf_for_pdf),
-                  "no guard for sigma = 0": Mutant(_ei_no_sigma_guard, diagnosis="unstable"),
-                  "zero where sigma = 0": Mutant(_ei_zero_when_certain),
-                  "sigma treated as a variance": Mutant(_ei_sigma_as_variance),
-                  "missing sigma factor": Mutant(_ei_missing_sigma_factor)}),
-    Part(id="best_trial", points=1, function="best_trial", outputs=("trial", "results_unchanged"),
-         cases=best_cases, reference=best_reference, call=best_call,
+         cases=ei_cases, reference=ei_reference, atol=1e-9, stable=True,
+         mutants={"missing xi": Mutant(_ei_missing_xi, book="ch06-ei", feedback=(
+                      "the margin xi is missing: d = mu - best - xi when maximizing, best - mu - xi when "
+                      "minimizing.")),
+                  "xi added instead of subtracted": Mutant(_ei_xi_added, book="ch06-ei", feedback=(
+                      "xi is added: it is subtracted, d = mu - best - xi (maximizing) or best - mu - xi "
+                      "(minimizing).")),
+                  "wrong sign for minimization": Mutant(_ei_maximize_ignored, book="ch06-ei", feedback=(
+                      "maximize=False is ignored (d = mu - best - xi in both cases): when minimizing, "
+                      "d = best - mu - xi.")),
+                  "pdf where the cdf belongs": Mutant(_ei_pdf_for_cdf, book="ch06-ei", feedback=(
+                      "d is multiplied by the density phi(d / sigma): it multiplies the cdf, "
+                      "EI = d Phi(d / sigma) + sigma phi(d / sigma).")),
+                  "cdf where the pdf belongs": Mutant(_ei_cdf_for_pdf, book="ch06-ei", feedback=(
+                      "sigma is multiplied by the cdf Phi(d / sigma): it multiplies the density, "
+                      "EI = d Phi(d / sigma) + sigma phi(d / sigma).")),
+                  "no guard for sigma = 0": Mutant(_ei_no_sigma_guard, diagnosis="unstable", book="ch06-ei",
+                                                   feedback=(
+                      "sigma == 0 is not handled: d / sigma is 0 / 0 = NaN where d == 0 too; where sigma == 0, "
+                      "EI = max(d, 0), and divide by a safe sigma (np.where(sigma > 0, sigma, 1)) elsewhere.")),
+                  "divides by sigma = 0, then replaces": Mutant(_ei_guard_after_dividing, diagnosis="warning",
+                                                                book="ch06-ei", feedback=(
+                      "d / sigma is computed where sigma == 0 too (numpy warns: division by zero, 0 / 0), even "
+                      "though np.where then replaces those entries, and the statement asks for no 0 / 0: divide "
+                      "by a safe sigma, np.where(sigma > 0, sigma, 1).")),
+                  "zero where sigma = 0": Mutant(_ei_zero_when_certain, book="ch06-ei", feedback=(
+                      "EI is 0 where sigma == 0: a certain prediction improves by max(d, 0), which is positive "
+                      "when d > 0.")),
+                  "sigma treated as a variance": Mutant(_ei_sigma_as_variance, book="ch06-ei", feedback=(
+                      "sigma is treated as a variance (its square root is taken): it is the standard deviation "
+                      "of the prediction.")),
+                  "missing sigma factor": Mutant(_ei_missing_sigma_factor, book="ch06-ei", feedback=(
+                      "the second term lacks its factor sigma: EI = d Phi(d / sigma) + sigma phi(d / sigma)."))}),
+    Part(id="best_trial", points=1, function="best_trial", outputs=("trial",),
+         cases=best_cases, reference=best_reference, call=adapters.best_trial,
          forbid=("mlp_lib.tuning.TrialTable",),
-         mutants={"ties go to the last trial": Mutant(_best_last_tie),
-                  "maximize ignored": Mutant(_best_maximize_ignored),
-                  "NaN not skipped": Mutant(_best_nan_not_skipped),
-                  "built-in max with NaN": Mutant(_best_builtin_max),
-                  "sorted, last of the ties": Mutant(_best_sorted_last),
-                  "sorts the results in place": Mutant(_best_sorts_in_place),
-                  "minimize by negating -inf": Mutant(_best_minimize_inverted)}),
+         mutants={"ties go to the last trial": Mutant(_best_last_tie, book="ch06-splits", feedback=(
+                      "ties go to the last of the tied rows (>= or <=): they go to the earliest, so replace the "
+                      "best row only on a strictly better score.")),
+                  "maximize ignored": Mutant(_best_maximize_ignored, book="ch06-splits", feedback=(
+                      "maximize=False is ignored: then the best row has the lowest score.")),
+                  "NaN not skipped": Mutant(_best_nan_not_skipped, book="ch06-splits", feedback=(
+                      "NaN scores are not skipped (np.argmax and np.argmin return the first NaN): a failed trial "
+                      "is never the best.")),
+                  "built-in max with NaN": Mutant(_best_builtin_max, book="ch06-splits", feedback=(
+                      "max (or min) with key=score is thrown off by NaN, since every comparison with NaN is "
+                      "False: skip the rows whose score is NaN.")),
+                  "sorted, last of the ties": Mutant(_best_sorted_last, book="ch06-splits", feedback=(
+                      "the rows are sorted by score and the last one taken when maximizing, which is the last of "
+                      "the tied best rows: ties go to the earliest row.")),
+                  "sorts the results in place": Mutant(_best_sorts_in_place, book="ch06-splits", feedback=(
+                      "results is sorted in place (results.sort), which reorders the caller's list: find the best "
+                      "row without reordering it (a loop, or sorted(...), which makes a new list).")),
+                  "minimize by negating -inf": Mutant(_best_minimize_inverted, book="ch06-splits", feedback=(
+                      "when minimizing, NaN is replaced by -inf and the scores negated, so a failed trial "
+                      "(+inf) wins: a NaN score must lose in both directions."))}),
     *UNDERSTANDING_PARTS,
 ]
