@@ -457,7 +457,9 @@ def _explain_by_catalogue(matches, wrong, errors, failing, label, messages, diag
     for m in matches:
         for o in m.outputs:
             by_output.setdefault(o, []).append(m)
-    if by_output and not errors:
+    # output by output only when every wrong output is explained: one output alike by chance, next to another
+    # that no mistake explains, is no evidence of the cause
+    if by_output and len(by_output) == len(wrong) and not errors:
         if len(by_output) > 1:
             messages.append("Several mistakes at once:")
         for o, ms in by_output.items():

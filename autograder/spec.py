@@ -74,7 +74,8 @@ class Part:
     pure: the function must not modify its inputs — they are handed over read-only, so an in-place
         write fails in the call itself. False when the statement asks for in-place work (the
         adapter then checks what must be left behind through its consequences).
-    new_arrays: the statement asks for new arrays: returning an input (or a view of it) fails.
+    new_arrays: the statement asks for new arrays: returning an input (or a view of it) fails. (A part with
+        an adapter says which arrays must be new in the adapter, with ``require_new_arrays``.)
     stable: the statement requires numerical stability: an overflow or invalid-value warning
         during a case fails that case.
     forbid: the library's own implementations of this part (dotted ``mlp_lib`` names besides
@@ -121,6 +122,9 @@ class Part:
                 raise TypeError(f"Part {self.id}: {name} must be callable")
         if not (0 < self.rtol < 1) or not (0 <= self.atol < 1):
             raise ValueError(f"Part {self.id}: need 0 < rtol < 1 and 0 <= atol < 1")
+        if self.call is not None and self.new_arrays:
+            raise ValueError(f"Part {self.id}: with an adapter, which arrays must be new is the adapter's to say: "
+                             "call require_new_arrays(returned, inputs, name) in it instead of new_arrays=True")
         if self.call is not None:
             if not inspect.isfunction(self.call) or self.call.__name__ == "<lambda>":
                 raise TypeError(f"Part {self.id}: call must be a plain def (its source is sent to the kernel)")

@@ -46,21 +46,16 @@ def part_meta_file(part_id: str) -> str:
 
 
 class StudentFunctions:
-    """Attribute access to the student's namespace (what a part's ``call`` adapter receives). Where the part's
-    statement asks for new arrays, the graded function comes wrapped: what it returns is checked against
-    its own arguments, whatever the adapter does with it."""
+    """Attribute access to the student's namespace (what a part's ``call`` adapter receives)."""
 
-    def __init__(self, namespace, part=None):
-        self._namespace, self._part = namespace, part or {}
+    def __init__(self, namespace):
+        self._namespace = namespace
 
     def __getattr__(self, name):
         try:
-            fn = self._namespace[name]
+            return self._namespace[name]
         except KeyError:
             raise NameError(f"name {name!r} is not defined in the notebook") from None
-        if name == self._part.get("function") and self._part.get("new_arrays") and callable(fn):
-            return _checking_new_arrays(fn, name)
-        return fn
 
 
 def _checking_new_arrays(fn, name):
@@ -120,7 +115,7 @@ def require_new_arrays(returned, inputs, function: str) -> None:
 
 def make_caller(part: dict, namespace, adapters: dict) -> callable:
     """A callable taking the case's inputs as keywords: the adapter when the part has one."""
-    student = StudentFunctions(namespace, part)
+    student = StudentFunctions(namespace)
     if part.get("call_name"):
         adapter = adapters[part["call_name"]]
         return lambda **inputs: adapter(student, **inputs)

@@ -777,7 +777,7 @@ PARTS = [
                       "for tanh, outputs near 0 (|a| < t) are counted: tanh saturates near its asymptotes -1 and "
                       "1, where |a| > 1 - t."))}),
     Part(id="clip_grad_norm", points=2, function="clip_grad_norm", outputs=("clipped", "total_norm"),
-         cases=clip_cases, reference=clip_reference, call=adapters.clip, new_arrays=True,
+         cases=clip_cases, reference=clip_reference, call=adapters.clip,
          mutants={"per-tensor clipping": Mutant(_clip_per_tensor, book="ch04-fix-clipping", feedback=(
                       "each array is clipped with its own norm: compute the total norm of all the arrays together "
                       "and multiply every array by the same coefficient.")),

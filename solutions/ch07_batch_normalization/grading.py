@@ -661,7 +661,7 @@ PARTS = [
          }),
     Part(id="batchnorm_forward_eval", points=1, function="batchnorm_forward",
          outputs=("out", "xc", "inv_std", "new_running_mean", "new_running_var"),
-         cases=bn_eval_cases, reference=bn_eval_reference, call=adapters.bn_forward_eval, new_arrays=True,
+         cases=bn_eval_cases, reference=bn_eval_reference, call=adapters.bn_forward_eval,
          forbid=_FORBID_NORMALIZATION,
          mutants={
              "batch statistics at inference": Mutant(

@@ -701,7 +701,7 @@ UNDERSTANDING_PARTS = [
 
 PARTS = [
     Part(id="l2_penalty", points=2, function="l2_penalty", outputs=("value", "grads"),
-         cases=penalty_cases, reference=l2_reference, call=adapters.l2_penalty, new_arrays=True,
+         cases=penalty_cases, reference=l2_reference, call=adapters.l2_penalty,
          mutants={
              "missing 1/2 in the value": Mutant(
                  _l2_no_half, book="ch08-l2",
@@ -732,7 +732,7 @@ PARTS = [
                           "hands them over read-only. Return new arrays, lam * w."),
          }),
     Part(id="l1_penalty", points=2, function="l1_penalty", outputs=("value", "grads"),
-         cases=penalty_cases, reference=l1_reference, call=adapters.l1_penalty, new_arrays=True,
+         cases=penalty_cases, reference=l1_reference, call=adapters.l1_penalty,
          mutants={
              "subgradient 1 at 0": Mutant(
                  _l1_one_at_zero, book="ch08-l1",
@@ -758,7 +758,6 @@ PARTS = [
          }),
     Part(id="elastic_net_penalty", points=2, function="elastic_net_penalty", outputs=("value", "grads"),
          cases=elastic_net_cases, reference=elastic_net_reference, call=adapters.elastic_net_penalty,
-         new_arrays=True,
          mutants={
              "l1_ratio on the L2 part": Mutant(
                  _en_ratio_swapped, book="ch08-elastic-net",

@@ -756,7 +756,7 @@ UNDERSTANDING_PARTS = [
 
 PARTS = [
     Part(id="dropout_forward", points=2, function="dropout_forward", outputs=("out", "mask"),
-         cases=forward_cases, reference=forward_reference, call=adapters.dropout_given_mask, new_arrays=True,
+         cases=forward_cases, reference=forward_reference, call=adapters.dropout_given_mask,
          forbid=FORBID,
          mutants={
              "p used as the keep probability": Mutant(
@@ -814,7 +814,7 @@ PARTS = [
                                            feedback=X_IN_PLACE),
          }),
     Part(id="dropout_backward", points=2, function="dropout_backward", outputs=("dx",),
-         cases=backward_cases, reference=backward_reference, call=adapters.dropout_backward, new_arrays=True,
+         cases=backward_cases, reference=backward_reference, call=adapters.dropout_backward,
          forbid=FORBID,
          mutants={
              "no 1/(1 - p) scaling": Mutant(
