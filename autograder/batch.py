@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
-from . import gradebook, notebooks, pipeline, references, results
+from . import gradebook, matching, notebooks, pipeline, references, results
 from .course import Course
 from .spec import load_spec
 
@@ -57,10 +57,15 @@ def build_jobs(course: Course, spec, data, students, *, label="hidden") -> list[
     extras = release_extras(course, spec.name)
     jobs = []
     for student in students:
+        # issue 13: files found by their cells, not only by name; a blocked submission (two files
+        # for one notebook) is not graded (the run's summary reports it)
+        found = matching.submission_files(course, student, spec.name)
+        if found.blocked:
+            continue
         for name, source in sorted(sources.items()):
             nb_plans = [p for p in plans if p.notebook == name]
-            submission = _submission_bytes(course.submission_dir(student, spec.name) / f"{name}.ipynb",
-                                           limits.max_notebook_mb << 20)
+            path = found.files.get(name)
+            submission = _submission_bytes(path, limits.max_notebook_mb << 20) if path else None
             jobs.append(pipeline.NotebookJob(
                 student=student, assignment=spec.name, notebook=name, submission=submission,
                 source_cells=source["cells"], plans=nb_plans,
