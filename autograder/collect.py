@@ -171,7 +171,7 @@ class Submitted:
 
 
 def detect_format(entries: list[Entry]) -> str:
-    names = [e.name for e in entries if e.name.lower().endswith(".ipynb")]
+    names = [e.name for e in entries if e.name.lower().endswith(".ipynb") and not e.problem]
     if any("_assignsubmission_" in n for n in names):
         return "moodle"
     if names and all("/" not in n for n in names) and sum(bool(CANVAS_NAME.match(n)) for n in names) * 2 > len(names):
@@ -474,7 +474,10 @@ def _place(course, subs: list[Submitted], report: CollectReport, *, assignment, 
     for sub in subs:
         if sub.student is None:
             who = sub.lms_key or "nobody"
-            _keep_unmatched(course, sub, f"matches no student of the roster ({who})", report)
+            why = (f"matches no student of the roster ({who})" if roster is not None else
+                   f"names no student ({who}): without a roster, put each student's files in a folder named "
+                   "after them")
+            _keep_unmatched(course, sub, why, report)
             continue
         try:
             nb = json.loads(sub.data.decode("utf-8"))

@@ -190,7 +190,8 @@ def exported_assignments(course, requested=None, *, everything: bool = False) ->
             if policy.released:
                 out.append(name)
             continue
-        graded = any((course.autograded_dir / s / name / "result.json").is_file() for s in course.students())
+        graded = any(status_kind(r.status) != "missing" for r in
+                     (results.load(course, s, name) for s in course.students()) if r is not None)
         if graded or (policy.due is not None and policy.due < now):
             out.append(name)
     return out
