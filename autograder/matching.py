@@ -26,10 +26,12 @@ from pathlib import Path
 
 from . import notebooks
 
-# A content match must cover this fraction of the source's locked cells and answer functions...
-MIN_CONTENT = 0.5
-# ...and beat the runner-up by this much (otherwise it is ambiguous).
-MIN_MARGIN = 0.15
+# Without grade_ids, a content match needs this many of the source's cells and answer functions,
+MIN_FEATURES = 3
+# covering this share of them,
+MIN_RECALL = 0.25
+# and this many times the runner-up's evidence (otherwise it is ambiguous).
+MIN_LEAD = 1.5
 _DEF = re.compile(r"^(?:def|class)\s+([A-Za-z_]\w*)", re.MULTILINE)
 
 
@@ -151,11 +153,13 @@ def _submitted_fingerprint(nb) -> _Submitted:
     return _Submitted(frozenset(ids), frozenset(digests), frozenset(defined))
 
 
-def _content_score(sub: _Submitted, src: SourceNotebook) -> float:
-    total = len(src.locked) + len(src.answers)
-    if total == 0:
-        return 0.0
-    return (len(sub.cells & src.locked) + len(sub.defined & src.answers)) / total
+def _evidence(sub: _Submitted, src: SourceNotebook) -> int:
+    """How many of the source's locked cells and answer functions the submission holds."""
+    return len(sub.cells & src.locked) + len(sub.defined & src.answers)
+
+
+def _recall(sub: _Submitted, src: SourceNotebook) -> float:
+    return _evidence(sub, src) / max(1, len(src.locked) + len(src.answers))
 
 
 # -- identification -------------------------------------------------------------------------------
@@ -176,26 +180,27 @@ def identify(nb, course, *, assignments=None) -> Match:
         if len(tied) == 1:
             src = tied[0]
             return Match(src.assignment, src.notebook, "grade_ids", best_ids / max(1, len(src.grade_ids)))
-        match = _by_content(sub, tied, how="grade_ids+content", require=0.0)
-        if match.found or match.alternatives:
+        match = _by_content(sub, tied, how="grade_ids+content", strict=False)
+        if match.found:
             return match
-        # grade_ids shared by several notebooks and no content to tell them apart
-        return Match(None, None, alternatives=tuple(s.key for s in tied),
+        return Match(None, None, alternatives=match.alternatives or tuple(s.key for s in tied),
                      reason="its graded cells match several notebooks equally well")
-    return _by_content(sub, candidates, how="content", require=MIN_CONTENT)
+    return _by_content(sub, candidates, how="content", strict=True)
 
 
-def _by_content(sub: _Submitted, candidates, *, how: str, require: float) -> Match:
-    scored = sorted(((_content_score(sub, s), s) for s in candidates), key=lambda t: -t[0])
+def _by_content(sub: _Submitted, candidates, *, how: str, strict: bool) -> Match:
+    """The candidate holding the most of the submission's content. ``strict`` (no grade_id agrees):
+    enough evidence, a fair share of the source, and a clear lead; else the most evidence wins."""
+    scored = sorted(((_evidence(sub, s), s) for s in candidates), key=lambda t: -t[0])
     best, src = scored[0]
-    runner_up = scored[1][0] if len(scored) > 1 else 0.0
-    if best <= 0 or best < require:
+    runner_up = scored[1][0] if len(scored) > 1 else 0
+    if best == 0 or (strict and (best < MIN_FEATURES or _recall(sub, src) < MIN_RECALL)):
         return Match(None, None, reason="its cells match no assignment's notebook (graded cells missing or renamed, "
                                         "instructions and answer functions not found)")
-    if best - runner_up < MIN_MARGIN:
-        close = tuple(s.key for score, s in scored if best - score < MIN_MARGIN)
+    if best <= runner_up or (strict and best < MIN_LEAD * runner_up):
+        close = tuple(s.key for score, s in scored if score * (MIN_LEAD if strict else 1) >= best)
         return Match(None, None, alternatives=close, reason="it matches several notebooks equally well")
-    return Match(src.assignment, src.notebook, how, best)
+    return Match(src.assignment, src.notebook, how, _recall(sub, src))
 
 
 def read_notebook_json(path: Path, *, max_bytes: int):
