@@ -38,6 +38,10 @@ RELEASE_IGNORE = (".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", SPEC
 _PACKAGE_PARENT = Path(__file__).resolve().parent.parent
 
 
+class ConfigError(ValueError):
+    """A mistake in autograder.toml (printed as one error line)."""
+
+
 def default_root() -> Path:
     """$AUTOGRADER_COURSE, else the repository holding this package (editable install), else the cwd."""
     if os.environ.get(COURSE_ENV):
@@ -185,17 +189,20 @@ def _read_config(path: Path) -> dict:
     if not path.is_file():
         return {}
     with open(path, "rb") as fh:
-        config = tomllib.load(fh)
+        try:
+            config = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     unknown = set(config) - {"grading", "limits", "course", "assignments"}
     if unknown:
-        raise ValueError(f"{path}: unknown sections {sorted(unknown)} (expected [grading], [limits], [course], "
+        raise ConfigError(f"{path}: unknown sections {sorted(unknown)} (expected [grading], [limits], [course], "
                          "[assignments.<name>])")
     unknown = set(config.get("grading", {})) - {"db_url", "device", "work"}
     if unknown:
-        raise ValueError(f"{path}: unknown [grading] keys {sorted(unknown)} (expected db_url, device, work)")
+        raise ConfigError(f"{path}: unknown [grading] keys {sorted(unknown)} (expected db_url, device, work)")
     unknown = set(config.get("course", {})) - {"roster", "timezone"}
     if unknown:
-        raise ValueError(f"{path}: unknown [course] keys {sorted(unknown)} (expected roster, timezone)")
+        raise ConfigError(f"{path}: unknown [course] keys {sorted(unknown)} (expected roster, timezone)")
     return config
 
 
@@ -203,7 +210,7 @@ def _limits_from_config(section: dict) -> Limits:
     known = {f.name for f in fields(Limits)}
     unknown = set(section) - known
     if unknown:
-        raise ValueError(f"autograder.toml: unknown [limits] keys {sorted(unknown)}; known: {sorted(known)}")
+        raise ConfigError(f"autograder.toml: unknown [limits] keys {sorted(unknown)}; known: {sorted(known)}")
     return Limits(**section)
 
 

@@ -27,14 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .course import ConfigError   # a wrong [assignments.<name>] or [course] entry
+
 KEYS = ("due", "grace_minutes", "penalty_per_day", "penalty_cap", "extensions", "lms_name", "released")
 TIMESTAMP_FILE = "timestamp.txt"
 # nbgrader's Exchange.timestamp_format (its parse_utc reads it back)
 NBGRADER_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"
-
-
-class ConfigError(ValueError):
-    """A wrong [assignments.<name>] or [course] entry in autograder.toml."""
 
 
 @dataclass(frozen=True)
@@ -191,7 +189,7 @@ def write_timestamp(folder: Path, moment: dt.datetime) -> None:
     from .course import write_private
 
     utc = moment.astimezone(dt.timezone.utc)
-    write_private(folder / TIMESTAMP_FILE, (utc.strftime("%Y-%m-%d %H:%M:%S.%f") + " UTC\n").encode())
+    write_private(folder / TIMESTAMP_FILE, (utc.strftime(NBGRADER_FORMAT) + "\n").encode())
 
 
 def lateness(course, student: str, assignment: str) -> Lateness:

@@ -430,3 +430,17 @@ def test_a_plain_folder_with_timestamps_is_collected_as_nbgrader_would(tmp_path)
     assert deadlines.read_timestamp(course, "ada", ASSIGNMENT) == dt.datetime(2025, 10, 6, 20, 0,
                                                                             tzinfo=dt.timezone.utc)
     shutil.rmtree(download)
+
+
+def test_nbgraders_gradebook_has_the_due_date_submission_times_and_extensions(canvas_course):
+    from autograder.gradebook import open_gradebook
+
+    utc = dt.timezone.utc
+    with open_gradebook(canvas_course) as gb:
+        assert gb.find_assignment(ASSIGNMENT).duedate == DUE.astimezone(utc).replace(tzinfo=None)
+        late = gb.find_submission(ASSIGNMENT, "s04")
+        assert late.timestamp == (DUE + 36 * HOUR).astimezone(utc).replace(tzinfo=None)
+        assert late.total_seconds_late == pytest.approx(36 * 3600)
+        extended = gb.find_submission(ASSIGNMENT, "s07")
+        assert extended.extension == EXTENDED - DUE and extended.total_seconds_late == 0
+        assert gb.find_student("s04").email == email("s04") and gb.find_student("s04").lms_user_id == uid("s04")
