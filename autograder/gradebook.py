@@ -125,9 +125,7 @@ def record_results(course: Course, results: list[AssignmentResult], *, part_note
 def _student_fields(person) -> dict:
     if person is None:
         return {}
-    first, last = person.first_name, person.last_name
-    if not (first or last) and person.name:
-        first, _, last = person.name.partition(" ")
+    first, last = person.first_and_last
     return {"first_name": first or None, "last_name": last or None, "email": person.email or None,
             "lms_user_id": person.lms_id or None}
 

@@ -51,6 +51,15 @@ def _by_student(table) -> dict:
     return {(g.student, g.assignment): g for g in table}
 
 
+def _unreachable(roster, platform: str, what: str, reachable) -> list[str]:
+    """A warning naming the roster students the platform has no way to recognise."""
+    missing = [p.id for p in roster if not reachable(p)]
+    if not missing:
+        return []
+    return [f"{len(missing)} students have no {what} in the roster ({platform} cannot match them): "
+            f"{', '.join(missing[:10])}"]
+
+
 def _max(table, assignment) -> str:
     for g in table:
         if g.assignment == assignment:
@@ -83,7 +92,6 @@ def canvas(course, table, roster, assignments, *, template: Path | None = None) 
                 known_rows[person.id] = row
     out = [identity + [titles[a] for a in assignments],
            ["    Points Possible"] + [""] * (len(identity) - 1) + [_max(table, a) for a in assignments]]
-    unmatchable = []
     for person in roster:
         row = known_rows.get(person.id)
         values = {"Student": person.sortable_name, "ID": person.lms_id, "SIS User ID": person.sis_id,
@@ -92,12 +100,10 @@ def canvas(course, table, roster, assignments, *, template: Path | None = None) 
             values.update({k: row.get(k, "") for k in identity})
         elif template is not None:
             warnings.append(f"{person.id} is not in the Canvas template (Canvas will not find them)")
-        if not (values.get("ID") or values.get("SIS User ID") or values.get("SIS Login ID")):
-            unmatchable.append(person.id)
         out.append([values.get(k, "") for k in identity] + [_cell(grades[(person.id, a)]) for a in assignments])
-    if unmatchable:
-        warnings.append(f"{len(unmatchable)} students have no Canvas ID, SIS User ID or SIS Login ID in the roster "
-                        f"(Canvas cannot match them): {', '.join(unmatchable[:10])}")
+    if template is None:
+        warnings += _unreachable(roster, "Canvas", "Canvas ID, SIS User ID or SIS Login ID",
+                                 lambda p: p.lms_id or p.sis_id or p.login_id)
     return _csv(out), warnings
 
 
@@ -125,19 +131,10 @@ def moodle(course, table, roster, assignments, *, template: Path | None = None) 
     if template is not None:
         return _moodle_worksheet(course, grades, roster, assignments, template)
     out = [["First name", "Last name", "ID number", "Email address"] + [_title(course, a) for a in assignments]]
-    unmatchable = []
     for person in roster:
-        first, last = person.first_name, person.last_name
-        if not (first or last):
-            first, _, last = person.display_name.partition(" ")
-        if not (person.email or person.sis_id):
-            unmatchable.append(person.id)
-        out.append([first, last, person.sis_id, person.email] + [_cell(grades[(person.id, a)]) for a in assignments])
-    warnings = []
-    if unmatchable:
-        warnings.append(f"{len(unmatchable)} students have no e-mail or ID number in the roster (Moodle cannot "
-                        f"match them): {', '.join(unmatchable[:10])}")
-    return _csv(out), warnings
+        out.append([*person.first_and_last, person.sis_id, person.email]
+                   + [_cell(grades[(person.id, a)]) for a in assignments])
+    return _csv(out), _unreachable(roster, "Moodle", "e-mail or ID number", lambda p: p.email or p.sis_id)
 
 
 def _moodle_worksheet(course, grades, roster, assignments, template) -> tuple[str, list[str]]:
@@ -181,14 +178,8 @@ def gradescope(course, table, roster, assignments, *, template: Path | None = No
         t = _title(course, a)
         header += [t, f"{t} - Max Points", f"{t} - Submission Time", f"{t} - Lateness (H:M:S)"]
     out = [header]
-    unmatchable = []
     for person in roster:
-        first, last = person.first_name, person.last_name
-        if not (first or last):
-            first, _, last = person.display_name.partition(" ")
-        if not (person.email or person.sis_id):
-            unmatchable.append(person.id)
-        row = [first, last, person.sis_id, person.email, person.section]
+        row = [*person.first_and_last, person.sis_id, person.email, person.section]
         for a in assignments:
             g = grades[(person.id, a)]
             late = g.lateness
@@ -196,11 +187,7 @@ def gradescope(course, table, roster, assignments, *, template: Path | None = No
                     late.submitted.isoformat(timespec="seconds") if late and late.submitted else "",
                     _hms(late.late_by.total_seconds()) if late and late.submitted else ""]
         out.append(row)
-    warnings = []
-    if unmatchable:
-        warnings.append(f"{len(unmatchable)} students have no e-mail or SID in the roster (Gradescope cannot "
-                        f"match them): {', '.join(unmatchable[:10])}")
-    return _csv(out), warnings
+    return _csv(out), _unreachable(roster, "Gradescope", "e-mail or SID", lambda p: p.email or p.sis_id)
 
 
 def _hms(seconds: float) -> str:

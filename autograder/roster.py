@@ -52,6 +52,14 @@ class Student:
         return self.name or " ".join(p for p in (self.first_name, self.last_name) if p) or self.id
 
     @property
+    def first_and_last(self) -> tuple[str, str]:
+        """(first name, last name); from ``name`` ("Ada Lovelace") when the roster has no split names."""
+        if self.first_name or self.last_name:
+            return self.first_name, self.last_name
+        first, _, last = self.display_name.partition(" ")
+        return first, last
+
+    @property
     def sortable_name(self) -> str:
         """"Last, First" (Canvas's Student column)."""
         if self.last_name or self.first_name:
