@@ -231,10 +231,10 @@ def _folder(entries, roster: Roster | None, times: dict, tz) -> tuple[list[Submi
                 stamps[str(PurePosixPath(e.name).parent)] = deadlines.parse_time(e.data.decode().strip(), tz)
             except (ValueError, UnicodeDecodeError):
                 problems.append(f"{e.name}: not a readable time (ignored)")
-    for e in entries:
-        if e.data is None or not e.name.lower().endswith(".ipynb"):
-            continue
-        parts = e.name.split("/")
+    notebooks = [e for e in entries if e.data is not None and e.name.lower().endswith(".ipynb")]
+    wrapper = _common_top_folder([e.name for e in notebooks])
+    for e in notebooks:
+        parts = e.name.split("/")[wrapper:]
         key, student = _folder_student(parts, roster)
         sub = Submitted(e.name, parts[-1], student=student, lms_key=key, data=e.data)
         folder = str(PurePosixPath(e.name).parent)
@@ -244,19 +244,27 @@ def _folder(entries, roster: Roster | None, times: dict, tz) -> tuple[list[Submi
     return out, problems
 
 
-def _folder_student(parts: list[str], roster: Roster | None) -> tuple[str, str | None]:
-    """(how the download names the student, roster id or None): the top folder, else a file-name prefix."""
-    candidates = [parts[0]] if len(parts) > 1 else []
-    stem = PurePosixPath(parts[-1]).stem
-    pieces = re.split(r"[_\- ]", stem)
-    candidates += ["_".join(pieces[:i]) for i in range(len(pieces) - 1, 0, -1)]
-    for key in candidates:
-        if roster is None:
-            if len(parts) > 1:
-                from .roster import STUDENT_ID
+def _common_top_folder(names: list[str]) -> int:
+    """1 when every file sits in one top folder that also holds sub-folders (a zip's wrapper), else 0."""
+    parts = [n.split("/") for n in names]
+    if len(parts) > 1 and all(len(p) > 2 for p in parts) and len({p[0] for p in parts}) == 1:
+        return 1
+    return 0
 
-                return key, key if STUDENT_ID.match(key) else None
-            continue
+
+def _folder_student(parts: list[str], roster: Roster | None) -> tuple[str, str | None]:
+    """(how the download names the student, roster id or None). Without a roster, the top folder is
+    the student; with one, the first folder or file-name prefix that names a roster student."""
+    from .roster import STUDENT_ID
+
+    folders = parts[:-1]
+    if roster is None:
+        if folders:
+            return folders[0], folders[0] if STUDENT_ID.match(folders[0]) else None
+        return parts[-1], None
+    pieces = re.split(r"[_\- ]", PurePosixPath(parts[-1]).stem)
+    candidates = folders + ["_".join(pieces[:i]) for i in range(len(pieces) - 1, 0, -1)]
+    for key in candidates:
         found = roster.find_any(key)
         if found:
             return key, found.id

@@ -159,7 +159,11 @@ def _number(table, key, default, where) -> float:
 def check_config(course) -> None:
     """Validate [course] and every [assignments.<name>] table (called when the course is opened)."""
     course_zone(course)
+    known = set(course.assignments())
     for name, table in course.assignment_config.items():
+        if known and name not in known:
+            raise ConfigError(f"autograder.toml: [assignments.{name}] names no assignment of "
+                              f"{course.source_dir.name}/ (known: {', '.join(sorted(known))})")
         if not isinstance(table, dict):
             raise ConfigError(f"autograder.toml: [assignments.{name}] must be a table")
         unknown = set(table) - set(KEYS)

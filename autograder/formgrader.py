@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -33,6 +34,7 @@ from . import matching, notebooks
 from .course import Course, write_private
 
 SAFE_MIMETYPES = ("text/plain", "image/png", "image/jpeg")
+_BASE64 = re.compile(r"[A-Za-z0-9+/=\s]*")
 REFUSED_NBGRADER_COMMANDS = ("autograde", "generate_feedback", "feedback")
 
 
@@ -78,7 +80,16 @@ def sanitize_outputs(outputs) -> list[dict]:
                           if isinstance(out.get("traceback"), list) else []})
         elif kind in ("display_data", "execute_result"):
             data = out.get("data") if isinstance(out.get("data"), dict) else {}
-            kept = {k: v for k, v in data.items() if k in SAFE_MIMETYPES and isinstance(v, (str, list))}
+            kept = {}
+            for mime in SAFE_MIMETYPES:
+                value = data.get(mime)
+                value = "".join(v for v in value if isinstance(v, str)) if isinstance(value, list) else value
+                if not isinstance(value, str):
+                    continue
+                # an image goes into <img src="data:...">: only base64, nothing that could close the attribute
+                if mime != "text/plain" and not _BASE64.fullmatch(value):
+                    continue
+                kept[mime] = value
             if not kept:
                 continue
             item = {"output_type": kind, "data": kept, "metadata": {}}
@@ -107,8 +118,6 @@ def sanitize_markdown(text: str, attachments: dict | None = None) -> str:
     """The student's Markdown rendered here (raw HTML escaped, links limited to http(s)/mailto,
     images to http(s) and embedded PNG/JPEG) and cleaned with bleach; returned as one HTML block,
     which the formgrader shows as it is (no Markdown of the student's is parsed again)."""
-    import re
-
     import bleach
     import mistune
 
@@ -132,9 +141,14 @@ def _attachments(cell: dict) -> dict:
     att = cell.get("attachments")
     if not isinstance(att, dict):
         return {}
-    return {name: {k: v for k, v in bundle.items() if k in ("image/png", "image/jpeg")}
-            for name, bundle in att.items() if isinstance(bundle, dict)
-            and any(k in ("image/png", "image/jpeg") for k in bundle)}
+    out = {}
+    for name, bundle in att.items():
+        if isinstance(name, str) and isinstance(bundle, dict):
+            images = {k: v for k, v in bundle.items() if k in ("image/png", "image/jpeg")
+                      and isinstance(v, str) and _BASE64.fullmatch(v)}
+            if images:
+                out[name] = images
+    return out
 
 
 # -- the autograded notebook ---------------------------------------------------------------------------

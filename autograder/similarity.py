@@ -17,10 +17,21 @@ For the instructor's review only; nothing here changes a score.
 * :func:`reference_corpus`: for each graded function, mlp_lib's own implementation (the function
   of the same name and the grading spec's ``forbid`` names) and the solution's answer, keyed by
   the function's name, to compare every student's answer with.
+
+Flagging one answer while grading (a worker has the part's plan, the student's cells and the stub)::
+
+    answer = answers_of(student_code_cells, [plan.function]).get(plan.function)
+    fp = fingerprint(answer, starter=stub) if answer else None
+    if fp is not None and fp.comparable:
+        for ref in library_references(plan.function, plan.forbid):
+            s = containment(fp, ref.fingerprint)
+            if s.score >= THRESHOLD:
+                ...   # note "alike to {ref.label} ({s.score:.0%})" in the result; the score is unchanged
 """
 from __future__ import annotations
 
 import ast
+import functools
 import textwrap
 import zlib
 from dataclasses import dataclass, field
@@ -221,6 +232,7 @@ def _without_solution_markers(text: str) -> str:
 
 
 # -- the reference corpus -------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=2)
 def mlp_lib_sources(root: Path = MLP_LIB) -> dict[str, str]:
     """{"mlp_lib.<module>.<name>": source} of every top-level function and class of mlp_lib (parsed, not imported)."""
     out = {}
@@ -236,30 +248,40 @@ def mlp_lib_sources(root: Path = MLP_LIB) -> dict[str, str]:
     return out
 
 
-def reference_corpus(course, spec) -> dict[str, list[Reference]]:
-    """function name -> the references an answer of it is compared with: mlp_lib's function of that
-    name and the part's ``forbid`` names, and the solution's answer (from the source notebook)."""
+def library_references(function: str, forbid=()) -> list[Reference]:
+    """mlp_lib's implementations an answer of ``function`` must not be: the mlp_lib function or class
+    of that name and the ``forbid`` names of its part (no course needed: a grading worker can call it)."""
+    library = mlp_lib_sources()
+    labels = [label for label in library if label.rsplit(".", 1)[1] == function]
+    labels += [f for f in forbid if f in library and f not in labels]
+    return [Reference(label, function, fingerprint(library[label])) for label in labels]
+
+
+def solution_references(course, assignment: str, functions) -> dict[str, Reference]:
+    """function -> the solution's answer (from the source notebook's answer cells)."""
     from . import notebooks
 
-    library = mlp_lib_sources()
-    solution_code = []
-    for path in course.source_notebooks(spec.name):
+    code = []
+    for path in course.source_notebooks(assignment):
         for cell in notebooks.read_trusted(path)["cells"]:
             if cell.get("cell_type") == "code" and notebooks.is_solution_cell(cell):
-                solution_code.append(_without_solution_markers(notebooks.source_text(cell)))
-    solutions = answers_of(solution_code, [p.function for p in spec.parts])
+                code.append(_without_solution_markers(notebooks.source_text(cell)))
+    return {name: Reference(f"solutions/{assignment}", name, fingerprint(src))
+            for name, src in answers_of(code, functions).items()}
+
+
+def reference_corpus(course, spec) -> dict[str, list[Reference]]:
+    """function name -> every reference an answer of it is compared with: :func:`library_references`
+    (with the part's ``forbid``) and the solution (``spec``: an AssignmentSpec, or anything with
+    ``name`` and ``parts`` having ``function`` and ``forbid``)."""
+    solutions = solution_references(course, spec.name, [p.function for p in spec.parts])
     corpus: dict[str, list[Reference]] = {}
     for part in spec.parts:
-        if part.function in corpus:
-            continue
-        refs = []
-        labels = [label for label in library if label.rsplit(".", 1)[1] == part.function]
-        labels += [f for f in part.forbid if f in library and f not in labels]
-        for label in labels:
-            refs.append(Reference(label, part.function, fingerprint(library[label])))
-        if part.function in solutions:
-            refs.append(Reference(f"solutions/{spec.name}", part.function, fingerprint(solutions[part.function])))
-        corpus[part.function] = refs
+        refs = corpus.setdefault(part.function, [])
+        known = {r.label for r in refs}
+        refs += [r for r in library_references(part.function, part.forbid) if r.label not in known]
+        if part.function in solutions and solutions[part.function].label not in known:
+            refs.append(solutions[part.function])
     return corpus
 
 

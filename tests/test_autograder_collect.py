@@ -444,3 +444,21 @@ def test_nbgraders_gradebook_has_the_due_date_submission_times_and_extensions(ca
         extended = gb.find_submission(ASSIGNMENT, "s07")
         assert extended.extension == EXTENDED - DUE and extended.total_seconds_late == 0
         assert gb.find_student("s04").email == email("s04") and gb.find_student("s04").lms_user_id == uid("s04")
+
+
+def test_a_plain_zip_names_students_by_any_roster_identifier_inside_its_wrapper_folder(tmp_path):
+    course = make_course(tmp_path / "course")
+    roster_path = write_roster(tmp_path / "roster.csv")
+    from autograder import roster as roster_mod
+
+    path = tmp_path / "download.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(f"week 5/{email('s01')}/homework.ipynb", notebook_bytes("good"))
+        z.writestr("week 5/alovelace/notes.txt", b"not collected")
+        z.writestr("week 5/tturing/hw.ipynb", notebook_bytes("partial"))          # nobody has that login
+        z.writestr("week 5/s03_attempt2.ipynb", notebook_bytes("blank"))
+    rep = collect_mod.collect(course, path, roster=roster_mod.read(roster_path))
+    assert rep.lms == "folder"
+    assert {(s, f) for s, _, f, *_ in rep.placed} == {("s01", "affine.ipynb"), ("s03", "affine.ipynb")}
+    assert any("tturing/hw.ipynb" in u and "matches no student" in u for u in rep.unmatched)
+    assert any("notes.txt: not a notebook" in u for u in rep.unmatched)

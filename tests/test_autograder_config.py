@@ -59,6 +59,7 @@ def test_nbgraders_timestamp_format_round_trips(tmp_path):
     ("[assignments.fixture_affine]\npenalty_per_day = 10\n", "fractions in [0, 1]"),
     ("[course]\ntimezone = \"Mars/Olympus\"\n", "unknown time zone 'Mars/Olympus'"),
     ("[course]\nrooster = \"x.csv\"\n", "unknown [course] keys ['rooster']"),
+    ("[assignments.fixture_afine]\ndue = 2025-01-01\n", "[assignments.fixture_afine] names no assignment"),
 ])
 def test_configuration_mistakes_are_one_line_errors(course_dir, capsys, toml, message):
     (course_dir / "autograder.toml").write_text(toml)

@@ -83,15 +83,16 @@ def server(course, tmp_path_factory):
     session = requests.Session()
     session.headers["Authorization"] = f"token {TOKEN}"
     try:
-        for _ in range(300):
+        deadline = time.monotonic() + 180          # a loaded machine starts Jupyter slowly
+        while time.monotonic() < deadline:
             try:
-                if session.get(f"{base}/api/status", timeout=2).ok:
+                if session.get(f"{base}/api/status", timeout=5).ok:
                     break
             except requests.ConnectionError:
                 pass
             if proc.poll() is not None:
                 break
-            time.sleep(0.1)
+            time.sleep(0.2)
         else:
             pytest.fail("the Jupyter server did not start: " + (runtime / "server.log").read_text()[-2000:])
         if proc.poll() is not None:
@@ -250,3 +251,18 @@ def test_nbgraders_own_tools_work_from_the_course_root_and_refuse_to_grade_or_gi
                                  capture_output=True, text=True, timeout=120)
         assert refused.returncode != 0 and "python -m autograder" in refused.stderr + refused.stdout
     assert course.result_path("ada", WRITTEN).is_file()      # nothing of ours was touched
+
+
+def test_images_that_are_not_base64_cannot_break_out_of_their_attribute():
+    outputs = formgrader.sanitize_outputs([
+        {"output_type": "display_data", "metadata": {"width": '1" onload="alert(1)'},
+         "data": {"image/png": 'x" onerror="alert(1)', "text/plain": ["a ", "plot"]}},
+        {"output_type": "execute_result", "data": {"image/jpeg": "/9j/4AAQSkZJRg==\n"}, "metadata": {}},
+    ])
+    assert outputs[0] == {"output_type": "display_data", "data": {"text/plain": "a plot"}, "metadata": {}}
+    assert outputs[1]["data"] == {"image/jpeg": "/9j/4AAQSkZJRg==\n"}
+    markdown = formgrader.sanitize_markdown("![p](attachment:p.png) ![q](attachment:q.png)",
+                                            formgrader._attachments({"attachments": {
+                                                "p.png": {"image/png": "iVBORw0KGgo="},
+                                                "q.png": {"image/png": '" onerror="alert(1)'}}}))
+    assert 'src="data:image/png;base64,iVBORw0KGgo="' in markdown and "onerror" not in markdown
