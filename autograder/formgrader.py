@@ -320,7 +320,6 @@ def _run_autograder(root: str, *args: str) -> dict:
 
 def _handlers():
     """Handlers replacing the formgrader's buttons that would run plain nbgrader (nbgrader's auth and XSRF)."""
-    from jupyter_server.base.handlers import APIHandler  # noqa: F401 - imported for the base class chain
     from nbgrader.server_extensions.formgrader.base import BaseApiHandler, check_notebook_dir, check_xsrf
     from tornado import web
     from tornado.ioloop import IOLoop
