@@ -1,11 +1,15 @@
-"""``python -m autograder``: release, references, check, collect, grade, feedback, export, report, formgrader
-(``--help`` on each)."""
+"""``python -m autograder``: release, references, round, check, collect, grade, feedback, export, report,
+formgrader, cluster (``--help`` on each)."""
 from __future__ import annotations
 
 import argparse
 import os
 import sys
 
+from pathlib import Path
+
+from .batch import GradingRefused
+from .cluster import ClusterError
 from .collect import CollectError
 from .course import Course
 from .deadlines import ConfigError
@@ -47,6 +51,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=("cpu", "cuda", "auto"), default=None,
                    help="torch device for the references (default: autograder.toml's, else auto)")
 
+    p = sub.add_parser("round", parents=[common], help="show or start a grading round (hidden cases change)",
+                       description="A grading round is an explicit instructor action (a new deadline, a "
+                                   "resubmission window): hidden cases are drawn from the secret and the round, so "
+                                   "they change with every round and stay the same within one.")
+    p.add_argument("action", choices=("show", "new"), help="show the rounds, or start a new one")
+    p.add_argument("--name", default="", help="what the new round is for (e.g. 'resubmission')")
+
+    p = sub.add_parser("cluster", parents=[common], help="certificates for a secure Dask cluster",
+                       description="Write a private CA and TLS certificates for the scheduler, the workers and "
+                                   "the grader (client) into WORK/private/tls (or --out).")
+    p.add_argument("action", choices=("certs",))
+    p.add_argument("--out", metavar="DIR", default=None, help="folder for the certificates")
+    p.add_argument("--host", action="append", default=None,
+                   help="a host name or IP the scheduler and workers are reached at (repeatable; "
+                        "default: localhost and 127.0.0.1)")
+
     p = sub.add_parser("check", parents=[common], help="self-check a notebook on public cases",
                        description="Run a notebook through the grading pipeline on PUBLIC cases; prints "
                                    "per-part results. Exit status 0 when every part passes.")
@@ -54,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
                                     "from the notebook's graded cells)")
     p.add_argument("--assignment", help="assignment name, when the notebook's cells cannot tell")
     p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu")
+    p.add_argument("--no-public-tests", action="store_true",
+                   help="only record the answers (skip running the whole notebook for its public tests)")
 
     p = sub.add_parser("collect", parents=[common], help="fill submitted/ from an LMS download",
                        description="Fill submitted/<student>/<assignment>/ from a Canvas or Moodle bulk download "
@@ -86,7 +108,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="list what would be graded and what could not be matched; run nothing")
     p.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per core)")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
-                   help="run the jobs on this Dask distributed scheduler instead of local workers")
+                   help="run the jobs on this Dask distributed scheduler (tls://HOST:PORT) instead of local workers")
+    p.add_argument("--regrade", action="store_true",
+                   help="grade every submission, even those unchanged since their last result")
+    p.add_argument("--allow-unsealed", action="store_true",
+                   help="grade even where the students' code cannot be sealed (no root, no namespaces or "
+                        "cgroups): only for notebooks you trust")
+    p.add_argument("--allow-insecure-cluster", action="store_true",
+                   help="accept a tcp:// scheduler (no TLS): only on a network no student can reach")
+    p.add_argument("--no-worker-timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="give up when the cluster has had no worker for this long (default 60)")
     p.add_argument("--device", choices=("cpu", "cuda", "auto"), default=None,
                    help="device for references computed on the fly (default: autograder.toml's, else auto)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -135,7 +166,8 @@ def main(argv=None) -> int:
         if not course.source_dir.is_dir():
             raise UsageError(f"{course.root} is not a course: it has no {course.source_dir.name}/ folder "
                              "(pass --course DIR or set AUTOGRADER_COURSE)")
-        private = args.command in ("grade", "references", "feedback", "export", "collect", "report", "formgrader")
+        private = args.command in ("grade", "references", "feedback", "export", "round", "cluster", "collect",
+                                   "report", "formgrader")
         # results, references, gradebook: readable by the grader's user only
         old_umask = os.umask(0o077) if private else None
         try:
@@ -143,9 +175,13 @@ def main(argv=None) -> int:
         finally:
             if old_umask is not None:
                 os.umask(old_umask)
-    except (UsageError, SpecError, FileNotFoundError, ConfigError, RosterError, CollectError, ExportError) as exc:
+    except (UsageError, SpecError, FileNotFoundError, GradingRefused, ClusterError, ConfigError, RosterError,
+            CollectError, ExportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 def _run(course: Course, args) -> int:
@@ -158,13 +194,32 @@ def _run(course: Course, args) -> int:
         from .selfcheck import check_notebook, report
 
         result = check_notebook(course, args.notebook, assignment=args.assignment, device=args.device,
-                                error=UsageError)
+                                error=UsageError, public_tests=not args.no_public_tests)
         print(report(result))
         return 0 if all(v.status == "passed" for v in result.parts.values()) else 1
     if command == "collect":
         return _collect(course, args)
     if command == "grade":
         return _grade(course, args)
+    if command == "round":
+        from . import rounds
+
+        if args.action == "new":
+            entry = rounds.start_new(course, args.name)
+            print(f"grading round {entry['id']} started: hidden cases are new from now on "
+                  "(run `references` to store them)")
+        for entry in rounds.history(course):
+            mark = "*" if entry["id"] == rounds.current(course) else " "
+            print(f"{mark} round {entry['id']}  {entry['started'] or '(course start)'}  {entry['name']}")
+        return 0
+    if command == "cluster":
+        from .cluster import make_certificates
+
+        out = Path(args.out) if args.out else course.tls_dir
+        written = make_certificates(out, hosts=tuple(args.host or ("localhost", "127.0.0.1")))
+        print(f"wrote {len(written)} files to {out}: ca.pem, and scheduler/worker/client .pem + -key.pem "
+              "(keep the keys private; see autograder/README.md for the dask commands)")
+        return 0
     if command == "feedback":
         from .feedback import write_all
 
@@ -220,24 +275,19 @@ def _collect(course: Course, args) -> int:
 def _grade(course: Course, args) -> int:
     import time
 
-    from . import roster as roster_mod
     from . import summary
+    from .spec import load_spec
 
-    roster = roster_mod.load(course)
-    if args.student:
-        known = set(course.submitted_students()) | set(roster.ids if roster else [])
-        unknown = [s for s in args.student if s not in known]
-        if unknown:
-            raise UsageError(f"unknown student {unknown[0]!r}: no folder in {course.submitted_dir} and not on "
-                             "the roster")
-    if args.assignment:
-        for name in args.assignment:
-            if name not in course.assignments():
-                from .spec import load_spec
-
-                load_spec(course, name)          # the spec loader's one-line error
+    known = course.submitted_students()
+    for student in args.student or []:
+        if student not in known:
+            raise UsageError(f"no student {student!r} in {course.submitted_dir} (known: "
+                             f"{', '.join(known[:8])}{', ...' if len(known) > 8 else ''})")
+    for name in args.assignment or []:
+        if name not in course.assignments():
+            load_spec(course, name)                  # the spec loader's one-line error
     assignments = args.assignment or course.assignments()
-    students = args.student or course.submitted_students()
+    students = args.student or known
     if args.dry_run:
         for line in summary.plan(course, assignments, students):
             print(line)
@@ -246,14 +296,14 @@ def _grade(course: Course, args) -> int:
 
     start = time.monotonic()
     rep = grade(course, assignments=args.assignment, students=args.student, workers=args.workers,
-                scheduler=args.scheduler, device=args.device, progress=not args.no_progress)
+                scheduler=args.scheduler, device=args.device, progress=not args.no_progress,
+                regrade=args.regrade, allow_unsealed=args.allow_unsealed,
+                allow_insecure_cluster=args.allow_insecure_cluster, no_worker_timeout=args.no_worker_timeout)
     lines, blocked = summary.finish(course, rep, assignments, students, seconds=time.monotonic() - start)
     for line in lines:
-        print(line)
-    for student, assignment, message in rep.errors:
-        print(f"ERROR {student} {assignment}: {message}", file=sys.stderr)
-    # 2: grader-side errors; 1: some submissions wait for the instructor (two notebooks for one)
-    return 2 if not rep.ok else 1 if blocked else 0
+        print(line, file=sys.stderr if rep.errors or rep.interrupted else sys.stdout)
+    # 130: interrupted; 2: grader-side errors; 1: some submissions wait for the instructor (two notebooks for one)
+    return 130 if rep.interrupted else 2 if not rep.ok else 1 if blocked else 0
 
 
 def _release(course: Course, args) -> int:
@@ -282,16 +332,16 @@ def _release(course: Course, args) -> int:
 
 
 def _references(course: Course, args) -> int:
-    from . import references
+    from . import references, rounds
     from .spec import load_spec
 
     for name in args.assignment or course.assignments():
         spec = load_spec(course, name)
         device = references.resolve_device(args.device or course.device)
-        seed = course.secret()
+        seed = rounds.hidden_seed(course)
         data = references.compute(spec, seed, device)
-        references.store(course, spec, data, seed=seed, device=device)
+        references.store(course, spec, data, seed=seed, device=device, round_id=rounds.current(course))
         cases = sum(len(d.cases) for d in data.values())
-        print(f"{name}: {len(data)} parts, {cases} hidden cases, references on {device} -> "
+        print(f"{name}: {len(data)} parts, {cases} hidden cases of round {rounds.current(course)}, references on {device} -> "
               f"{course.references_dir / (name + '.npz')}")
     return 0

@@ -60,6 +60,8 @@ class Course:
     db_url: str
     device: str = "auto"
     limits: Limits = field(default_factory=Limits)
+    tls: str = ""                       # folder of the cluster's certificates (default WORK/private/tls)
+    book_url: str = "../../book/"       # where feedback links to the book's sections
     timezone: str = "UTC"                       # [course] timezone: dates written without an offset
     roster_path: Path | None = None             # [course] roster (default WORK/roster.csv)
     # [assignments.<name>] tables (deadlines, LMS titles), checked by autograder.deadlines
@@ -78,7 +80,10 @@ class Course:
         device = grading.get("device", "auto")
         section = config.get("course", {})
         roster = section.get("roster")
-        course = cls(root=root, work=work, db_url=db_url, device=device, limits=limits,
+        cluster = config.get("cluster", {})
+        tls = str((root / cluster["tls"]).resolve()) if cluster.get("tls") else ""
+        course = cls(root=root, work=work, db_url=db_url, device=device, limits=limits, tls=tls,
+                     book_url=grading.get("book_url", "../../book/"),
                      timezone=section.get("timezone", "UTC"),
                      roster_path=(root / roster).resolve() if roster else None,
                      assignment_config=dict(config.get("assignments", {})))
@@ -120,6 +125,10 @@ class Course:
         return self.private_dir / "references"
 
     @property
+    def tls_dir(self) -> Path:
+        return Path(self.tls) if self.tls else self.private_dir / "tls"
+
+    @property
     def roster_file(self) -> Path:
         """The class list (``roster.csv``; see autograder.roster): [course] roster, else WORK/roster.csv."""
         return self.roster_path or self.work / "roster.csv"
@@ -144,17 +153,16 @@ class Course:
 
     def students(self) -> list[str]:
         """Every student with a folder in submitted/ (even an empty one) or an earlier result."""
-        names: set[str] = set()
-        for base in (self.submitted_dir, self.autograded_dir):
-            if base.is_dir():
-                names.update(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
-        return sorted(names)
+        return sorted(set(_student_folders(self.submitted_dir)) | set(_student_folders(self.autograded_dir)))
 
     def submitted_students(self) -> list[str]:
         """Students with a folder in submitted/ (the ones ``grade`` grades by default)."""
-        if not self.submitted_dir.is_dir():
-            return []
-        return sorted(p.name for p in self.submitted_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+        return sorted(_student_folders(self.submitted_dir))
+
+    def cluster_certificates(self) -> tuple[Path, Path, Path]:
+        """(CA, client certificate, client key) for a TLS Dask cluster."""
+        folder = self.tls_dir
+        return folder / "ca.pem", folder / "client.pem", folder / "client-key.pem"
 
     def submission_dir(self, student: str, assignment: str) -> Path:
         return self.submitted_dir / student / assignment
@@ -177,6 +185,16 @@ class Course:
         return hashlib.sha256(str(self.secret()).encode()).hexdigest()[:16]
 
 
+NOT_STUDENTS = (".ipynb_checkpoints", "__pycache__", ".DS_Store")
+
+
+def _student_folders(base: Path) -> list[str]:
+    """Every folder of ``base`` is a student — a dot-named one too — except tools' own folders."""
+    if not base.is_dir():
+        return []
+    return [p.name for p in base.iterdir() if p.is_dir() and p.name not in NOT_STUDENTS]
+
+
 def _as_seed(text: str) -> int:
     text = text.strip()
     try:
@@ -193,13 +211,17 @@ def _read_config(path: Path) -> dict:
             config = tomllib.load(fh)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    unknown = set(config) - {"grading", "limits", "course", "assignments"}
+    unknown = set(config) - {"grading", "limits", "cluster", "course", "assignments"}
     if unknown:
-        raise ConfigError(f"{path}: unknown sections {sorted(unknown)} (expected [grading], [limits], [course], "
-                         "[assignments.<name>])")
-    unknown = set(config.get("grading", {})) - {"db_url", "device", "work"}
+        raise ConfigError(f"{path}: unknown sections {sorted(unknown)} (expected [grading], [limits], [cluster], "
+                          "[course], [assignments.<name>])")
+    unknown = set(config.get("grading", {})) - {"db_url", "device", "work", "book_url"}
     if unknown:
-        raise ConfigError(f"{path}: unknown [grading] keys {sorted(unknown)} (expected db_url, device, work)")
+        raise ConfigError(f"{path}: unknown [grading] keys {sorted(unknown)} (expected db_url, device, work, "
+                          "book_url)")
+    unknown = set(config.get("cluster", {})) - {"tls"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown [cluster] keys {sorted(unknown)} (expected tls)")
     unknown = set(config.get("course", {})) - {"roster", "timezone"}
     if unknown:
         raise ConfigError(f"{path}: unknown [course] keys {sorted(unknown)} (expected roster, timezone)")

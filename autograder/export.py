@@ -5,9 +5,11 @@ only assignments that were graded, are past due or are marked released appear, u
 ``--assignment`` or ``--all`` says otherwise (a chapter never handed out must not become zeros in
 the platform). Scores are :mod:`autograder.grades`' final scores: auto + manual − late penalty.
 
-* ``long`` (default): one row per student x assignment — status, final score, maximum, the raw
-  points, the late penalty, auto and manual points, submission time, due date and lateness, one
-  column per part named ``<assignment>/<part>``, the message.
+* ``long`` (default): one row per student x assignment — status (its kind; the reason is the
+  message), final score, maximum, the raw points, the late penalty, auto and manual points,
+  submission time, due date and lateness, one column per part named ``<assignment>/<part>``,
+  ``review`` (how many things grading flagged for a person, such as copies: never a change of
+  score), the message. A ``held`` submission's score is ``pending``.
 * ``canvas``, ``moodle``, ``gradescope``: one row per roster student, one column per assignment,
   in each platform's import format (:mod:`autograder.lms`).
 """
@@ -36,9 +38,10 @@ def long_rows(course: Course, table: list[grades.Grade], roster) -> tuple[list[s
         part_columns += [c for c in parts if c not in part_columns]
         person = roster.by_id.get(g.student) if roster else None
         late = g.lateness
-        row = {"student": g.student, "assignment": g.assignment, "status": g.status,
-               "score": _number(g.score) if g.graded else "", "max_score": _number(g.max_score),
-               "raw_score": _number(g.raw_score) if g.graded else "", "late_penalty": _number(g.penalty),
+        blank = "pending" if g.held else ""
+        row = {"student": g.student, "assignment": g.assignment, "status": g.kind,
+               "score": _number(g.score) if g.graded else blank, "max_score": _number(g.max_score),
+               "raw_score": _number(g.raw_score) if g.graded else blank, "late_penalty": _number(g.penalty),
                "auto_score": _number(g.auto_score), "manual_score": _number(g.manual_score),
                "manual_pending": " ".join(g.pending),
                "submitted": late.submitted.isoformat(timespec="minutes") if late and late.submitted else "",
@@ -46,7 +49,8 @@ def long_rows(course: Course, table: list[grades.Grade], roster) -> tuple[list[s
                "late": late.describe() if late else "",
                "name": person.display_name if person else "", "email": person.email if person else "",
                "section": person.section if person else ""}
-        row.update({f"{g.assignment}/{p}": _number(v) for p, v in g.parts.items()})
+        row.update({f"{g.assignment}/{p}": blank if g.held else _number(v) for p, v in g.parts.items()})
+        row["review"] = str(len(g.review)) if g.review else ""
         row.update({f"{g.assignment}/{p}": "" if v is None else _number(v) for p, v in g.manual.items()})
         message = [g.message] if g.message else []
         if roster is not None and g.student not in roster:
@@ -56,7 +60,7 @@ def long_rows(course: Course, table: list[grades.Grade], roster) -> tuple[list[s
         rows.append(row)
     header = ["student", "assignment", "status", "score", "max_score", "raw_score", "late_penalty", "auto_score",
               "manual_score", "manual_pending", "submitted", "due", "late", "name", "email", "section",
-              *part_columns, "message"]
+              *part_columns, "review", "message"]
     return header, rows
 
 

@@ -13,6 +13,14 @@ from pathlib import Path
 from . import results
 from .course import Course, write_private
 
+
+
+def book_url(label: str, base: str = "../../book/") -> str:
+    """The book page and anchor of a section label (``ch03-local-gradients``)."""
+    from . import booklinks
+
+    return booklinks.url(label, base=base)
+
 _STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; line-height: 1.45; }
 table { border-collapse: collapse; width: 100%; } td, th { border: 1px solid #ccc; padding: .4rem .6rem;
@@ -21,7 +29,7 @@ vertical-align: top; text-align: left; } .passed { color: #176b1d; } .lost { col
 """
 
 _RESULT_WORDS = {"passed": "correct", "failed": "wrong", "error": "raised an error", "missing": "not graded",
-                 "flagged": "flagged"}
+                 "pending": "pending (held for the instructor)"}
 
 
 def render(result: results.AssignmentResult, notebook: str) -> str:
@@ -31,20 +39,23 @@ def render(result: results.AssignmentResult, notebook: str) -> str:
     for pid, v in nb.parts.items():
         cls = "passed" if v.status == "passed" else "lost"
         details = "<br>".join(e(m) for m in v.messages) or "&nbsp;"
+        if v.book:
+            details += "<br>Read: " + ", ".join(f"<a href='{e(book_url(label))}'>{e(label)}</a>" for label in v.book)
         rows.append(f"<tr><td><code>{e(pid)}</code></td><td class='{cls}'>{v.points:g} / {v.max_points:g}</td>"
                     f"<td class='{cls}'>{e(_RESULT_WORDS.get(v.status, v.status))}</td><td>{details}</td></tr>")
-    notes = [f"Public tests in <code>{e(label)}</code> failed with {e(name)}."
-             for label, origin, name in nb.cell_errors if origin == "instructor"]
+    notes = [f"<code>{e(label)}</code> raised {e(name)}."
+             for label, kind, name in nb.cell_errors if kind == "student"]
     notes += [e(n) for n in nb.notes]
     notes_html = ("<h2>Notes</h2><ul class='notes'>" + "".join(f"<li>{n}</li>" for n in notes) + "</ul>"
                   if notes else "")
-    status = nb.status if not nb.message else f"{nb.status} — {nb.message}"
+    status = nb.status.kind if not nb.status.reason else f"{nb.status.kind} — {nb.status.reason}"
+    score = "pending" if nb.status.pending else f"{nb.score:g} / {nb.max_score:g}"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Feedback: {e(result.assignment)} / {e(notebook)}</title>
 <style>{_STYLE}</style></head><body>
 <h1>{e(result.assignment)} / {e(notebook)}.ipynb</h1>
 <p>Student: <code>{e(result.student)}</code> · graded {e(result.graded_at)}</p>
-<p class="status">Score: {nb.score:g} / {nb.max_score:g} · status: {e(status)}</p>
+<p class="status">Score: {score} · status: {e(status)}</p>
 <table><thead><tr><th>Part</th><th>Points</th><th>Result</th><th>Details</th></tr></thead>
 <tbody>{''.join(rows)}</tbody></table>
 {notes_html}

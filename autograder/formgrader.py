@@ -253,8 +253,13 @@ def write_autograded(course: Course, result) -> dict[str, bool]:
         header = (f"**Autograded** by `python -m autograder grade`: {nb_result.score:g} / {nb_result.max_score:g} "
                   f"points on the hidden tests (status: {nb_result.status}). Per-part details are in "
                   "`result.json` and the student's feedback page.")
+        try:
+            submitted = matching.submitted_bytes(course, path)
+        except Exception:   # noqa: BLE001 - jobs.NotAFile: a link; its result already says unreadable
+            target.unlink(missing_ok=True)
+            continue
         nb, got = autograded_notebook(
-            source, release, path.read_bytes(), part_ids=set(nb_result.parts),
+            source, release, submitted, part_ids=set(nb_result.parts),
             manual={g: m for g, m in manual.items() if m.notebook == name}, header=header,
             max_bytes=course.limits.max_notebook_mb << 20)
         answered.update(got)

@@ -84,14 +84,15 @@ def record_results(course: Course, results: list[AssignmentResult], *, part_note
 
     Also, for nbgrader's formgrader: the autograded notebooks (:mod:`autograder.formgrader`), the
     submission time and extension, the roster's names, and ``needs_manual_grade`` — false on
-    auto-graded parts, true on answered manually graded cells that have no manual score yet.
-    Manual scores and comments are never touched: a re-grade keeps them.
+    auto-graded parts, true on the parts of a held notebook (its score waits for a person) and on
+    answered manually graded cells that have no manual score yet. Manual scores and comments are
+    never touched: a re-grade keeps them.
     """
     from . import deadlines, formgrader
     from . import roster as roster_mod
 
     answered = {(r.student, r.assignment): formgrader.write_autograded(course, r) for r in results}
-    results = [r for r in results if any(nb.status != "missing" for nb in r.notebooks.values())]
+    results = [r for r in results if any(nb.status.kind != "missing" for nb in r.notebooks.values())]
     if not results:
         return
     roster = roster_mod.load(course)
@@ -109,6 +110,9 @@ def record_results(course: Course, results: list[AssignmentResult], *, part_note
             for nb in result.notebooks.values():
                 for pid, verdict in nb.parts.items():
                     grade = gb.find_grade(pid, part_notebook[pid], result.assignment, result.student)
+                    if nb.status.pending:              # held: the score is not known until a person looks
+                        grade.needs_manual_grade = grade.manual_score is None
+                        continue
                     grade.auto_score = float(verdict.points)
                     grade.needs_manual_grade = False
             for gid, cell in manual[result.assignment].items():

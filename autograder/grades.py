@@ -27,8 +27,12 @@ def status_kind(status) -> str:
     return str(status).split(":", 1)[0].strip() or "graded"
 
 
-def status_text(status) -> str:
-    return str(getattr(status, "text", status))
+def status_reason(status) -> str:
+    """Why the status is what it is (empty for a plain "graded")."""
+    reason = getattr(status, "reason", None)
+    if isinstance(reason, str):
+        return reason
+    return str(status).partition(":")[2].strip()
 
 
 @dataclass
@@ -51,6 +55,16 @@ class Grade:
     @property
     def kind(self) -> str:
         return status_kind(self.status)
+
+    @property
+    def held(self) -> bool:
+        """Grading could not settle the score: a person must look (``pending``, never a silent 0)."""
+        return self.result is not None and self.kind == "held"
+
+    @property
+    def review(self) -> list:
+        """What grading flagged for a person (copies...); it never changes a score."""
+        return list(getattr(self.result, "review", []) or [])
 
     @property
     def auto_score(self) -> float:
@@ -94,7 +108,7 @@ class Grade:
     def graded(self) -> bool:
         """Has a number a platform can take: a grading result, or nothing submitted (and not due yet
         is no zero)."""
-        return self.result is not None or (self.kind == "missing" and not self.open)
+        return (self.result is not None and not self.held) or (self.kind == "missing" and not self.open)
 
 
 def assess(course, assignments, students, *, gradebook_grades: dict | None = None) -> list[Grade]:
@@ -121,7 +135,7 @@ def _grade(course, assignment, student, part_max, manual_cells, entered) -> Grad
                   problems=list(found.problems))
     grade.lateness = deadlines.lateness(course, student, assignment)
     if result is not None:
-        grade.status, grade.message = result.status, result.message
+        grade.status, grade.message = status_kind(result.status), status_reason(result.status)
         points = {pid: v.points for nb in result.notebooks.values() for pid, v in nb.parts.items()}
         grade.parts = {pid: float(points.get(pid, 0.0)) for pid in part_max}
     else:

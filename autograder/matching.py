@@ -206,7 +206,20 @@ def _by_content(sub: _Submitted, candidates, *, how: str, strict: bool) -> Match
 def read_notebook_json(path: Path, *, max_bytes: int):
     """The JSON of a notebook file, or raises ValueError with a reason (too large, not JSON)."""
     with open(path, "rb") as fh:
-        data = fh.read(max_bytes + 1)
+        return _parse(fh.read(max_bytes + 1), max_bytes)
+
+
+def submitted_bytes(course, path: Path) -> bytes | None:
+    """A file of ``submitted/`` read the way grading reads it (no links anywhere below ``submitted/``,
+    no hard links, at most the notebook size limit + 1 byte); raises ``jobs.NotAFile``."""
+    from .jobs import read_plain_file
+
+    return read_plain_file(Path(path), course.submitted_dir, course.limits.max_notebook_mb << 20)
+
+
+def _parse(data: bytes | None, max_bytes: int):
+    if data is None:
+        raise ValueError("no such file")
     if len(data) > max_bytes:
         raise ValueError(f"larger than {max_bytes >> 20} MiB")
     try:
@@ -235,24 +248,27 @@ def submission_files(course, student: str, assignment: str) -> SubmissionFiles:
     Files of another assignment, unreadable or unidentifiable files and links are reported (and
     not graded); two files for one source notebook block the assignment until one is removed.
     """
+    from .jobs import NotAFile
+
     found = SubmissionFiles(student=student, assignment=assignment)
     folder = course.submission_dir(student, assignment)
-    if not folder.is_dir():
-        return found
+    if folder.is_symlink() or folder.parent.is_symlink() or not folder.is_dir():
+        return found                               # grading reports the link (jobs.read_plain_file)
     names = {p.stem for p in course.source_notebooks(assignment)}
+    limit = course.limits.max_notebook_mb << 20
     claims: dict[str, list[tuple[Path, str]]] = {}
     for path in sorted(folder.iterdir()):
         if path.name.startswith(".") or path.suffix.lower() != ".ipynb":
-            continue
-        if path.is_symlink() or not path.is_file():
-            found.problems.append(f"{path.name}: a link or not a regular file (not graded)")
             continue
         if path.stem in names:
             claims.setdefault(path.stem, []).append((path, "file name"))
             continue
         try:
-            nb = read_notebook_json(path, max_bytes=course.limits.max_notebook_mb << 20)
-        except (OSError, ValueError) as exc:
+            nb = _parse(submitted_bytes(course, path), limit)
+        except NotAFile as exc:
+            found.problems.append(f"{path.name}: not a plain file ({exc}); not graded")
+            continue
+        except ValueError as exc:
             found.problems.append(f"{path.name}: {exc}; it matches none of {assignment}'s notebooks (not graded)")
             continue
         match = identify(nb, course)

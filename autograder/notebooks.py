@@ -40,6 +40,7 @@ class Cell:
 class Restored:
     cells: list[Cell]
     notes: list[str] = field(default_factory=list)
+    anchored: bool = True        # at least one instructor cell was found (by grade_id or by its text)
 
 
 # -- nbgrader metadata -----------------------------------------------------
@@ -186,30 +187,54 @@ def read_submission(data: bytes, *, max_bytes: int) -> list[dict]:
     return [c for c in cells if isinstance(c, dict)]
 
 
-# -- restoring ------------------------------------------------------------------
+# -- restoring ------------------------------------------------------------------------------------
+def _normalized(text: str) -> str:
+    return "\n".join(line.rstrip() for line in text.strip().splitlines())
+
+
+def _visible(text: str) -> str:
+    """A cell's text without its hidden test section (what a student sees of an instructor cell)."""
+    try:
+        return _normalized(strip_hidden_tests(text))
+    except ValueError:           # unbalanced markers typed by a student: the text as it is
+        return _normalized(text)
+
+
 def restore(source_cells: list[dict], submitted: list[dict], part_ids: set[str]) -> Restored:
     """The cells to execute: the student's cells, with every instructor cell taken from the source.
 
     - a submitted cell whose grade_id names an instructor cell is replaced by the source cell;
+    - a submitted cell without that metadata whose text is exactly an instructor cell's is taken to be
+      that cell (the metadata was lost: a copy into a fresh notebook, an editor that drops it);
     - instructor cells missing from the submission are re-inserted after the nearest preceding
-      source cell that is present (by grade_id);
+      source cell that is present;
     - everything else (answers, cells the student added) is kept as the student wrote it.
     """
     owned = {grade_id(c): c for c in source_cells if is_instructor_cell(c) and grade_id(c)}
+    by_text: dict[str, list[str]] = {}
+    for gid, c in owned.items():
+        for text in {_normalized(source_text(c)), _visible(source_text(c))}:
+            if text:
+                by_text.setdefault(text, []).append(gid)
     notes: list[str] = []
     out: list[Cell] = []
     placed: dict[str, int] = {}          # grade_id -> position in `out` (any source grade_id)
     source_ids = [grade_id(c) for c in source_cells]
+    recognised = 0
     for cell in submitted:
         ctype = cell.get("cell_type")
         gid = grade_id(cell)
+        if gid not in owned:
+            same = [g for g in by_text.get(_visible(source_text(cell)), []) if g not in placed]
+            if len(same) == 1 and ctype == owned[same[0]].get("cell_type"):
+                gid = same[0]
+                recognised += 1
         if gid in owned:
             if gid in placed:
                 notes.append(f"dropped a duplicate of instructor cell {gid!r}")
                 continue
             src = owned[gid]
-            text = source_text(src)
-            if ctype != src.get("cell_type") or source_text(cell) not in (text, strip_hidden_tests(text)):
+            if ctype != src.get("cell_type") or _visible(source_text(cell)) != _visible(source_text(src)):
                 notes.append(f"restored instructor cell {gid!r}, which had been changed")
             placed[gid] = len(out)
             out.append(_instructor_cell(src, part_ids))
@@ -220,6 +245,9 @@ def restore(source_cells: list[dict], submitted: list[dict], part_ids: set[str])
         if gid is not None and gid in source_ids and gid not in placed:
             placed[gid] = len(out)
         out.append(Cell(cell_type=ctype, source=source_text(cell), grade_id=gid, origin="student", raw=cell))
+    if recognised:
+        notes.append(f"recognised {recognised} instructor cells by their text: their grading metadata was lost")
+    found = len(placed)
     # re-insert missing instructor cells, in source order, after their nearest preceding neighbour
     for pos, src in enumerate(source_cells):
         gid = grade_id(src)
@@ -239,7 +267,7 @@ def restore(source_cells: list[dict], submitted: list[dict], part_ids: set[str])
         notes.append(f"re-inserted missing instructor cell {gid!r}")
     for i, cell in enumerate(out):
         cell.index = i
-    return Restored(cells=out, notes=notes)
+    return Restored(cells=out, notes=notes, anchored=found > 0 or not owned)
 
 
 def _instructor_cell(src: dict, part_ids: set[str]) -> Cell:

@@ -1,52 +1,198 @@
-"""Grading one submitted notebook: small single-purpose steps, run in order (like nbgrader's preprocessors).
+"""Grading one submitted notebook: small single-purpose steps in two halves, like nbgrader's preprocessors.
 
-:data:`STEPS` is the pipeline. Each step reads and extends a :class:`Context`; a step that settles
-the outcome early (an unreadable file, a missing notebook) sets ``ctx.done`` and the remaining
-steps are skipped except :func:`score`, which always runs. Everything here is plain data and
-numpy: a :class:`NotebookJob` can be pickled to a local worker process or a Dask worker, and no
-step imports torch.
+The **worker half** (:data:`WORKER_STEPS`, run by :func:`run_on_worker` wherever the job is sent —
+a local worker process or a Dask worker) reads the submission, restores the instructor's cells,
+analyses the student's code under limits and runs the recording in a sealed job. It holds the
+inputs and nothing else: no expected value, no mistake's output.
+
+The **grader half** (:data:`GRADER_STEPS`, run by :func:`grade_on_grader` in the process that
+built the job) judges what came back against the references, explains what is wrong, and scores.
+
+Each step reads and extends a context; a step that settles the outcome early (an unreadable file,
+a missing notebook, code that could not be analysed) sets a status and the remaining steps of that
+half are skipped. Statuses are values (:class:`autograder.status.Status`), never parsed strings.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 
-from . import notebooks, sandbox, static_checks
-from .compare import CaseData, PartVerdict, judge_part
-from .limits import Limits
+from . import analysis, notebooks, sandbox
+from .compare import PartVerdict, judge_part
+from .jobs import GraderData, NotebookJob
+from .status import GRADED, Status, most_serious
 
-STATUS_ORDER = ("unreadable", "flagged", "crashed", "timeout", "missing", "graded")
 
-
+# -- what travels back from the worker --------------------------------------------------------------
 @dataclass
-class NotebookJob:
-    """Everything a worker needs to grade one student's notebook (picklable, no paths required)."""
+class WorkerResult:
+    """The worker half's findings: facts about the submission and the raw outputs of its recording."""
 
     student: str
     assignment: str
-    notebook: str                       # notebook name (file stem)
-    submission: bytes | None            # the submitted .ipynb (None: not submitted)
-    source_cells: list                  # the source notebook's cells (trusted, with hidden tests)
-    plans: list                         # PartPlan of this notebook's parts
-    inputs: dict                        # part id -> list of {name: ndarray}
-    cases: dict                         # part id -> list of CaseData (expected outputs: grader only)
-    limits: Limits
-    extra_files: dict = field(default_factory=dict)    # release files copied into the working dir
-    label: str = "hidden"               # "hidden" (grade) or "public" (check)
+    notebook: str
+    key: str
+    status: Status = GRADED
+    notes: list = field(default_factory=list)
+    cells: list = field(default_factory=list)          # the recording's cells: {"label", "kind"}
+    functions: dict = field(default_factory=dict)      # the student's functions: name -> {"source", "calls", ...}
+    defined: list = field(default_factory=list)        # every name the student's cells bind at top level
+    refused_imports: list = field(default_factory=list)   # [cell label, module] not allowed for answers
+    execution: sandbox.Execution | None = None
+    outputs: dict = field(default_factory=dict)        # part id -> sandbox.PartOutputs or None
+    seconds: float = 0.0
 
 
+@dataclass
+class _Work:
+    job: NotebookJob
+    result: WorkerResult
+    raw_cells: list | None = None
+    restored: list | None = None
+    analysed: list | None = None
+    recording: sandbox.Recording | None = None
+
+    @property
+    def settled(self) -> bool:
+        return self.result.status.kind in ("missing", "unreadable", "held")
+
+
+def read_submission(w: _Work) -> None:
+    """A link -> unreadable; not submitted -> missing; bad JSON, wrong format, too large -> unreadable."""
+    job = w.job
+    if job.problem is not None:
+        w.result.status = job.problem
+    elif job.submission is None:
+        w.result.status = Status("missing", f"{job.notebook}.ipynb was not submitted")
+    else:
+        try:
+            w.raw_cells = notebooks.read_submission(job.submission, max_bytes=job.limits.max_notebook_mb << 20)
+        except notebooks.Unreadable as exc:
+            w.result.status = Status("unreadable", f"{job.notebook}.ipynb: {exc}")
+
+
+def restore_instructor_cells(w: _Work) -> None:
+    """Locked and test cells come from the source (by grade_id, or by their text if the metadata was lost)."""
+    restored = notebooks.restore(w.job.source_cells, w.raw_cells, {p.id for p in w.job.plans})
+    w.restored = restored.cells
+    w.result.notes += restored.notes
+    if not restored.anchored:
+        w.result.status = Status("held", f"{w.job.notebook}.ipynb has lost its grading metadata and none of its "
+                                         "cells matches the assignment's text: the instructor must look at it")
+
+
+def analyse_code(w: _Work) -> None:
+    """Magics rewritten, imports and functions listed — under limits, in a child process; else held."""
+    cells = _cells_to_run(w.restored, w.job)
+    try:
+        w.analysed = analysis.analyse([c.source for c in cells if c.origin != "record"],
+                                      seconds=w.job.limits.analysis_seconds)
+    except analysis.AnalysisFailed as exc:
+        w.result.status = Status("held", f"the grader could not analyse the code within its limits ({exc}); "
+                                         "the score is pending until the instructor looks")
+        return
+    allowed = {p for plan in w.job.plans for p in plan.allow}
+    recording_cells, found = [], iter(w.analysed)
+    for cell in cells:
+        if cell.origin == "record":
+            recording_cells.append({"source": "", "kind": "record", "part": cell.part, "label": cell.label})
+            continue
+        info = next(found)
+        recording_cells.append({"source": info.source, "kind": cell.origin, "part": None, "label": cell.label})
+        if cell.origin == "student":
+            w.result.defined = sorted(set(w.result.defined) | set(info.names))
+            for fname, fn in info.functions.items():
+                w.result.functions[fname] = {**fn, "cell": cell.label}
+            for module in info.imports:
+                top = module.partition(".")[0]
+                if top not in allowed and not _stdlib(top):
+                    w.result.refused_imports.append([cell.label, module])
+    w.result.cells = [{"label": c["label"], "kind": c["kind"]} for c in recording_cells]
+    w.recording = sandbox.Recording(
+        cells=recording_cells,
+        parts={p.id: p.kernel_part(w.job.inputs[p.id]) for p in w.job.plans},
+        inputs=w.job.inputs, helpers=w.job.helpers,
+        calls={p.call_name: p.call_source for p in w.job.plans if p.call_name},
+        allow=tuple(sorted(allowed)), extras=w.job.extras)
+
+
+def execute(w: _Work) -> None:
+    """Run the recording in a sealed job; bring back the outputs (raises SandboxError for grader-side faults)."""
+    ex, outputs = sandbox.run(w.recording, w.job.limits, sealed=w.job.sealed)
+    w.result.execution, w.result.outputs = ex, outputs
+    if ex.status != "ok":
+        w.result.status = Status(ex.status, ex.message)
+    if ex.limits_hit.get("pids"):
+        w.result.notes.append(f"the notebook reached its limit of {w.job.limits.nproc} processes "
+                              f"({ex.limits_hit['pids']} forks refused)")
+    if ex.limits_hit.get("oom_kills") and ex.status == "ok":
+        w.result.notes.append(f"{ex.limits_hit['oom_kills']} process(es) of the notebook were killed for using "
+                              f"more than {w.job.limits.memory_mb} MiB together")
+
+
+WORKER_STEPS = (read_submission, restore_instructor_cells, analyse_code, execute)
+
+
+@dataclass
+class _Cell:
+    source: str
+    origin: str          # setup | student | record
+    label: str
+    part: str | None = None
+
+
+def _cells_to_run(restored: list, job: NotebookJob) -> list[_Cell]:
+    """Setup cells, the student's code cells and a record point per graded part, in notebook order —
+    up to the last record point (nothing after it can change a recorded answer)."""
+    out, code_number = [], 0
+    for cell in restored:
+        if cell.cell_type != "code":
+            continue
+        code_number += 1
+        label = f"code cell {code_number}" + (f" ({cell.grade_id})" if cell.grade_id else "")
+        if cell.origin == "student":
+            out.append(_Cell(cell.source, "student", label))
+        elif cell.part is not None:
+            out.append(_Cell("", "record", label, cell.part))
+        elif cell.grade_id in job.setup:
+            out.append(_Cell(cell.source, "setup", label))
+    last = max((i for i, c in enumerate(out) if c.origin == "record"), default=-1)
+    return out[:last + 1]
+
+
+def _stdlib(top: str) -> bool:
+    import sys
+
+    return top in sys.stdlib_module_names
+
+
+def run_on_worker(job: NotebookJob) -> WorkerResult:
+    """The worker half. Raises only for grader-side failures (the caller keeps earlier results)."""
+    start = time.monotonic()
+    w = _Work(job=job, result=WorkerResult(student=job.student, assignment=job.assignment,
+                                           notebook=job.notebook, key=job.key))
+    for step in WORKER_STEPS:
+        if w.settled:
+            break
+        step(w)
+    w.result.seconds = time.monotonic() - start
+    return w.result
+
+
+# -- the grader half -----------------------------------------------------------------------------------
 @dataclass
 class NotebookResult:
     student: str
     assignment: str
     notebook: str
-    status: str                         # graded | missing | unreadable | timeout | crashed | flagged: ...
-    message: str = ""
+    status: Status
     parts: dict = field(default_factory=dict)          # part id -> PartVerdict
     notes: list = field(default_factory=list)          # what restoring/executing changed or saw
-    cell_errors: list = field(default_factory=list)    # [cell label, exception name] of failing cells
+    cell_errors: list = field(default_factory=list)    # [cell label, kind, exception name]
+    review: list = field(default_factory=list)         # {"part", "kind", "source", "similarity", ...}: for a person
     log: str = ""                                      # the kernel's output (instructors only)
     seconds: float = 0.0
+    key: str = ""
 
     @property
     def score(self) -> float:
@@ -58,206 +204,150 @@ class NotebookResult:
 
     def to_dict(self) -> dict:
         d = dict(self.__dict__)
+        d["status"] = self.status.to_dict()
         d["parts"] = {k: v.to_dict() for k, v in self.parts.items()}
         return d
 
     @classmethod
     def from_dict(cls, data: dict) -> "NotebookResult":
         data = dict(data)
+        data["status"] = Status.from_dict(data["status"])
         data["parts"] = {k: PartVerdict.from_dict(v) for k, v in data.get("parts", {}).items()}
         return cls(**data)
 
 
 @dataclass
-class Context:
+class _Grading:
     job: NotebookJob
-    raw_cells: list | None = None
-    cells: list | None = None
-    flags: list = field(default_factory=list)
-    execution: sandbox.Execution | None = None
-    outputs: dict = field(default_factory=dict)
+    worker: WorkerResult
+    grader: GraderData
     verdicts: dict = field(default_factory=dict)
-    status: str = "graded"
-    message: str = ""
     notes: list = field(default_factory=list)
-    done: bool = False
+    review: list = field(default_factory=list)
 
 
-# -- the steps, in order -----------------------------------------------------------------
-def read_submission(ctx: Context) -> None:
-    """Missing notebook -> 'missing'; bad JSON, wrong format, too large -> 'unreadable'."""
-    job = ctx.job
-    if job.submission is None:
-        ctx.status, ctx.message, ctx.done = "missing", f"{job.notebook}.ipynb was not submitted", True
+def judge(g: _Grading) -> None:
+    """Every part's outputs against the references and the catalogue of known mistakes."""
+    if g.worker.execution is None:          # settled before running: nothing to judge
         return
-    try:
-        ctx.raw_cells = notebooks.read_submission(job.submission, max_bytes=job.limits.max_notebook_mb << 20)
-    except notebooks.Unreadable as exc:
-        ctx.status, ctx.message, ctx.done = "unreadable", f"{job.notebook}.ipynb: {exc}", True
-
-
-def restore_instructor_cells(ctx: Context) -> None:
-    """Locked and test cells come from the source; deleted ones are re-inserted (nbgrader's OverwriteCells)."""
-    restored = notebooks.restore(ctx.job.source_cells, ctx.raw_cells, {p.id for p in ctx.job.plans})
-    ctx.cells = restored.cells
-    ctx.notes += restored.notes
-
-
-def check_static(ctx: Context) -> None:
-    """torch/tensorflow/jax in answers, or mlp_lib's own implementation of a graded function -> flagged."""
-    ctx.flags += static_checks.check_cells(ctx.cells, ctx.job.plans)
-
-
-def strip_hidden_tests(ctx: Context) -> None:
-    """Hidden test sections never reach the student's process (recording is done by the kernel itself)."""
-    for cell in ctx.cells:
-        if cell.origin == "instructor":
-            cell.source = notebooks.strip_hidden_tests(cell.source)
-
-
-def execute(ctx: Context) -> None:
-    """Run the notebook in the sandbox; bring back the recorded outputs."""
-    job = ctx.job
-    ctx.execution, ctx.outputs = sandbox.run_notebook(ctx.cells, job.plans, job.inputs, job.limits,
-                                                      extra_files=job.extra_files)
-    ex = ctx.execution
-    if ex.status != "ok":
-        ctx.status, ctx.message = ex.status, ex.message
-    if ex.preloaded:
-        ctx.notes.append(f"{', '.join(ex.preloaded)} was loaded by the grader or an instructor cell "
-                         "(not counted against the student)")
-
-
-def check_runtime(ctx: Context) -> None:
-    """torch imported while running, or a graded name bound to mlp_lib's function -> flagged."""
-    ctx.flags += static_checks.runtime_flags(ctx.outputs, ctx.job.plans, ctx.execution.banned_imports)
-
-
-def judge(ctx: Context) -> None:
-    """Compare every part's outputs with the references (in this process, never in the student's)."""
-    job = ctx.job
-    for plan in job.plans:
-        outs = ctx.outputs.get(plan.id)
-        if outs is None:
-            verdict = judge_part(plan, job.cases[plan.id], None, label=job.label, part_error=_never_recorded(ctx, plan))
+    for plan in g.job.plans:
+        cases = g.grader.data[plan.id].cases
+        outs = g.worker.outputs.get(plan.id)
+        if plan.function not in g.worker.defined:
+            # a fact from the grader's own reading of the submission: no graded function, no points
+            g.verdicts[plan.id] = judge_part(plan, cases, None, label=g.job.label,
+                                             part_error=f"{plan.function} is not defined in your notebook: write "
+                                                        f"it as a function (def {plan.function}(...):)")
+        elif outs is None:
+            g.verdicts[plan.id] = judge_part(plan, cases, None, label=g.job.label,
+                                             part_error=_never_recorded(g.worker, plan))
         elif outs.error is not None:
-            verdict = judge_part(plan, job.cases[plan.id], None, label=job.label, part_error=outs.error)
+            g.verdicts[plan.id] = judge_part(plan, cases, None, label=g.job.label, part_error=outs.error)
         else:
-            verdict = judge_part(plan, job.cases[plan.id], outs.cases, label=job.label)
-            warned = sorted({w for case in outs.cases for w in case.warnings})
-            if warned and verdict.status == "passed":
-                verdict.messages.append(f"warnings (no points lost): {'; '.join(warned[:3])}")
-        ctx.verdicts[plan.id] = verdict
+            g.verdicts[plan.id] = judge_part(plan, cases, outs.cases, label=g.job.label,
+                                             catalogue=catalogue(g.grader.spec.part(plan.id)))
 
 
-def apply_flags(ctx: Context) -> None:
-    """A flagged part scores 0 whatever its outputs; the notebook's status names the first reason."""
-    for flag in ctx.flags:
-        targets = [p.id for p in ctx.job.plans] if flag.part == static_checks.ALL_PARTS else [flag.part]
-        for pid in targets:
-            v = ctx.verdicts.get(pid)
-            if v is None:
+def name_earlier_causes(g: _Grading) -> None:
+    """A part that calls the student's function of another part which failed: say so (it may be the cause)."""
+    graded = {p.function: p for p in g.job.plans}
+    for plan in g.job.plans:
+        verdict = g.verdicts.get(plan.id)
+        if verdict is None or verdict.status == "passed":
+            continue
+        calls = set(g.worker.functions.get(plan.function, {}).get("calls", [])) | set(plan.uses)
+        for name in sorted(calls):
+            other = graded.get(name)
+            if other is None or other.id == plan.id:
                 continue
-            v.points = 0.0
-            v.status = "flagged"
-            if flag.reason not in v.messages:
-                v.messages.insert(0, flag.reason)
-    if ctx.flags:
-        # a flag outranks a timeout or a crash: the instructor must see it; the message keeps the rest
-        reasons = list(dict.fromkeys(f.reason for f in ctx.flags))
-        if ctx.status != "graded" and ctx.message:
-            reasons.append(f"{ctx.status}: {ctx.message}")
-        ctx.status = f"flagged: {ctx.flags[0].reason}"
-        ctx.message = "; ".join(reasons)
+            theirs = g.verdicts.get(other.id)
+            if theirs is not None and theirs.status != "passed":
+                verdict.messages.append(f"{plan.function} calls your {name} (part {other.id}), which is wrong "
+                                        f"too: fix {other.id} first — this part may then pass as well.")
 
 
-def _never_recorded(ctx: Context, plan) -> str:
-    ex = ctx.execution
+def note_refused_imports(g: _Grading) -> None:
+    allowed = sorted({p for plan in g.job.plans for p in plan.allow})
+    for label, module in g.worker.refused_imports[:5]:
+        g.notes.append(f"{label} imports {module}, which is not available while answers are recorded: answers "
+                       f"may use {', '.join(['the Python standard library', *allowed])}")
+
+
+GRADER_STEPS = (judge, name_earlier_causes, note_refused_imports)
+
+
+def catalogue(part) -> dict:
+    """{mutant name: (feedback, book label)} of a spec part."""
+    return {name: (m.feedback or name, m.book) for name, m in part.mutants.items()}
+
+
+def _never_recorded(worker: WorkerResult, plan) -> str:
+    ex = worker.execution
     if ex is not None and not ex.finished:
         return f"no outputs: the notebook stopped before {plan.id} was reached ({ex.message})"
     return f"no outputs were recorded for {plan.function}"
 
 
-STEPS = (read_submission, restore_instructor_cells, check_static, strip_hidden_tests, execute, check_runtime,
-         judge, apply_flags)
-
-
-def score(ctx: Context) -> NotebookResult:
-    """The result: every part of the notebook appears, with 0 points where nothing was earned."""
-    job = ctx.job
+def grade_on_grader(job: NotebookJob, worker: WorkerResult, grader: GraderData) -> NotebookResult:
+    """The grader half: judge, explain, score. Every part appears, with 0 points where nothing was earned."""
+    g = _Grading(job=job, worker=worker, grader=grader)
+    for step in GRADER_STEPS:
+        step(g)
+    status = worker.status
     parts = {}
     for plan in job.plans:
-        verdict = ctx.verdicts.get(plan.id)
+        verdict = g.verdicts.get(plan.id)
         if verdict is None:
-            verdict = PartVerdict(plan.id, 0.0, plan.points, "missing", [ctx.message or "not graded"],
-                                  cases=len(job.cases[plan.id]), failed_cases=len(job.cases[plan.id]))
+            n = len(grader.data[plan.id].cases)
+            word = "pending" if status.kind == "held" else "missing"
+            verdict = PartVerdict(plan.id, 0.0, plan.points, word, [status.reason or "not graded"], cases=n,
+                                  failed_cases=n)
         parts[plan.id] = verdict
-    ex = ctx.execution
     cell_errors = []
-    if ex is not None and ctx.cells is not None:
-        code = [c for c in ctx.cells if c.cell_type == "code"]
+    ex = worker.execution
+    if ex is not None:
         for i, name in sorted(ex.cell_errors.items()):
-            if i < len(code):
-                label = code[i].grade_id or f"code cell {i + 1}"
-                cell_errors.append([label, code[i].origin, name])
-    return NotebookResult(student=job.student, assignment=job.assignment, notebook=job.notebook,
-                          status=ctx.status, message=ctx.message, parts=parts, notes=ctx.notes,
-                          cell_errors=cell_errors, log=ex.log if ex else "", seconds=ex.seconds if ex else 0.0)
+            if i < len(worker.cells):
+                cell = worker.cells[i]
+                cell_errors.append([cell["label"], cell["kind"], name])
+    return NotebookResult(student=job.student, assignment=job.assignment, notebook=job.notebook, status=status,
+                          parts=parts, notes=worker.notes + g.notes, cell_errors=cell_errors, review=g.review,
+                          log=ex.log if ex else "", seconds=worker.seconds, key=job.key)
 
 
-def run_job(job: NotebookJob) -> NotebookResult:
-    """Grade one notebook. Raises only for grader-side failures (the caller keeps earlier results)."""
-    start = time.monotonic()
-    ctx = Context(job=job)
-    for step in STEPS:
-        if ctx.done:
-            break
-        step(ctx)
-    result = score(ctx)
-    result.seconds = time.monotonic() - start
-    return result
+def grade_notebook(job: NotebookJob, grader: GraderData) -> NotebookResult:
+    """Both halves in this process (``check``, tests)."""
+    return grade_on_grader(job, run_on_worker(job), grader)
 
 
-def combine_status(results: list[NotebookResult]) -> tuple[str, str]:
+def combine_status(results: list[NotebookResult]) -> Status:
     """An assignment's status: graded only if every notebook is, else the most serious notebook's."""
-    if not results:
-        return "missing", "nothing submitted"
-    bad = [r for r in results if r.status != "graded"]
-    if not bad:
-        return "graded", ""
-
-    def rank(r):
-        key = r.status.split(":")[0]
-        return STATUS_ORDER.index(key) if key in STATUS_ORDER else 0
-
-    worst = min(bad, key=rank)
-    return worst.status, (worst.message if len(results) == 1 else f"{worst.notebook}: {worst.message}")
+    return most_serious([r.status for r in results], labels=[r.notebook for r in results])
 
 
-def in_process_outputs(plan, namespace: dict, inputs: list[dict]):
-    """Outputs of functions living in *this* process (mutant tests, trusted solutions): no sandbox."""
-    import numpy as np
-
-    from . import harness
+# -- in this process (tests of the specs, the instructor's own solution) -------------------------------
+def in_process_outputs(plan, namespace: dict, inputs: list[dict], helpers: dict | None = None):
+    """Outputs of functions living in *this* process, called exactly as the harness calls them."""
+    from . import references
     from .compare import CaseOutput
+    from .inside import harness
 
     outputs = sandbox.PartOutputs()
-    part = {"function": plan.function, "uses": list(plan.uses), "call_name": plan.call_name,
-            "call_source": plan.call_source}
     try:
-        fn, outputs.modules = harness.make_caller(part, namespace)
+        adapters = harness.load_adapters(helpers or {}, {plan.call_name: plan.call_source} if plan.call_name else {})
+        fn = harness.make_caller(plan.kernel_part(inputs), namespace, adapters)
     except Exception as exc:   # noqa: BLE001
         outputs.error = str(exc)
         return outputs
     for case in inputs:
-        args = {k: np.array(v, copy=True) for k, v in case.items()}
-        values, error, caught = harness.call_case(fn, args, list(plan.outputs))
-        outputs.cases.append(CaseOutput(outputs=values, inputs_after=args, error=error, warnings=caught))
+        values, error, caught = harness.call_case(fn, references.student_arguments(case, writable=not plan.pure),
+                                                  list(plan.outputs))
+        outputs.cases.append(CaseOutput(outputs=values, error=error, warnings=caught))
     return outputs
 
 
-def judge_in_process(plan, namespace: dict, cases: list[CaseData], *, label: str = "hidden") -> PartVerdict:
-    outs = in_process_outputs(plan, namespace, [c.inputs for c in cases])
+def judge_in_process(spec, plan, namespace: dict, cases: list, *, label: str = "hidden") -> PartVerdict:
+    outs = in_process_outputs(plan, namespace, [c.inputs for c in cases], spec.helpers)
     if outs.error is not None:
         return judge_part(plan, cases, None, label=label, part_error=outs.error)
-    return judge_part(plan, cases, outs.cases, label=label)
+    return judge_part(plan, cases, outs.cases, label=label, catalogue=catalogue(spec.part(plan.id)))

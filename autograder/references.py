@@ -1,19 +1,20 @@
-"""Grading inputs (from a seed) and reference outputs (torch, float64) for every part of an assignment.
+"""Grading inputs (from a seed) and what the grader compares with: references (torch, float64) and the
+outputs of every catalogued mistake on the same inputs.
 
-Hidden cases come from the instructor's secret seed, public cases (``check``) from the spec's
-``PUBLIC_SEED``; each part draws from its own stream ``SeedSequence(seed, spawn_key=(crc32(assignment),
+Hidden cases come from the instructor's secret and the current grading round
+(:func:`autograder.rounds.hidden_seed`), public cases (``check``) from the spec's ``PUBLIC_SEED``;
+each part draws from its own stream ``SeedSequence(seed, spawn_key=(crc32(assignment),
 crc32(part)))``, so adding a part never changes the others' inputs.
 
 References are computed in this (the grader's) process: with torch in float64, TF32 off, on
-``cpu`` or ``cuda`` (``auto`` = cuda when available). ``references`` stores them in
+``cpu`` or ``cuda`` (``auto`` = cuda when available). The catalogued mutants of each part run here
+too — in numpy, through the part's adapter, with the instructor's own functions for the other
+functions the part uses, and with read-only inputs exactly as the student's function gets them —
+so that a wrong answer can be matched to a known mistake. ``references`` stores all of it in
 ``private/references/<assignment>.npz`` (0600) with a JSON sidecar naming the seed fingerprint,
-the spec fingerprint, a hash of the inputs, the shapes, the torch version and the device; ``grade``
-uses them when they match and recomputes them in-process otherwise. The student's process never
-receives them.
-
-Besides the expected outputs, each case may carry *alternatives* — what a typical bug would
-return — for the diagnosis: ``wrong_axis`` = the reference applied to the transposed 2-D inputs,
-transposed back.
+the round, the spec fingerprint, a hash of the inputs, the torch version and the device; ``grade``
+uses them when they match and recomputes them otherwise (a corrupt file included). Nothing of it
+ever leaves this process: workers and the student's process get inputs only.
 """
 from __future__ import annotations
 
@@ -22,15 +23,17 @@ import inspect
 import io
 import json
 import time
+import warnings
+import zipfile
 import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
-from .compare import CaseData
+from .compare import CaseData, MutantOutcome
 from .course import ensure_private_dir, write_private
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def part_rng(seed: int, assignment: str, part_id: str) -> np.random.Generator:
@@ -39,7 +42,7 @@ def part_rng(seed: int, assignment: str, part_id: str) -> np.random.Generator:
 
 
 def make_inputs(part, rng: np.random.Generator) -> list[dict[str, np.ndarray]]:
-    """The part's cases, validated: a non-empty list of dicts of numeric arrays with the same keys."""
+    """The part's cases, validated: a non-empty list of dicts of arrays (numeric or string) with the same keys."""
     cases = part.cases(rng)
     if not isinstance(cases, (list, tuple)) or not cases:
         raise ValueError(f"part {part.id}: cases(rng) must return a non-empty list of dicts")
@@ -55,8 +58,9 @@ def make_inputs(part, rng: np.random.Generator) -> list[dict[str, np.ndarray]]:
         arrays = {}
         for name, value in case.items():
             arr = np.asarray(value)
-            if arr.dtype.kind not in "biuf":
-                raise ValueError(f"part {part.id}: case {i} argument {name} must be numeric, got dtype {arr.dtype}")
+            if arr.dtype.kind not in "biufU" or (arr.dtype.kind == "U" and arr.ndim != 0):
+                raise ValueError(f"part {part.id}: case {i} argument {name} must be numeric or a string, "
+                                 f"got dtype {arr.dtype}")
             if not name.isidentifier():
                 raise ValueError(f"part {part.id}: argument name {name!r} is not an identifier")
             arrays[name] = np.array(arr, order="C", copy=True)
@@ -88,6 +92,8 @@ def reference_outputs(part, inputs: dict[str, np.ndarray], device: str) -> dict[
             tensors[name] = torch.tensor(arr, dtype=torch.float64, device=device)
         elif arr.dtype.kind == "b":
             tensors[name] = torch.tensor(arr, dtype=torch.bool, device=device)
+        elif arr.dtype.kind == "U":
+            tensors[name] = str(arr.item())
         else:
             tensors[name] = torch.tensor(arr, dtype=torch.int64, device=device)
     kwargs = dict(tensors)
@@ -124,16 +130,65 @@ def _wrong_axis(part, inputs, device, expected):
     return alt
 
 
+# -- the catalogue's outputs ---------------------------------------------------------------------
+def solution_namespace(spec) -> dict:
+    """The instructor's answers (source notebooks' answer cells and the locked code before them)."""
+    from . import notebooks
+
+    namespace: dict = {}
+    for path in sorted(spec.path.parent.glob("*.ipynb")):
+        cells = notebooks.read_trusted(path)["cells"]
+        for code in notebooks.solution_namespace_cells(cells):
+            exec(compile(code, f"<{path.name}>", "exec"), namespace)
+    return namespace
+
+
+def mutant_outcomes(spec, part, plan, case: dict, solution: dict) -> dict[str, MutantOutcome]:
+    """{mutant name: what it hands back on ``case``}, run the way the student's function is run."""
+    from .inside import harness
+
+    adapters = harness.load_adapters(spec.helpers, {plan.call_name: plan.call_source} if plan.call_name else {})
+    kernel_part = plan.kernel_part([case])
+    out = {}
+    for name, mutant in part.mutants.items():
+        namespace = dict(solution)
+        namespace[part.function] = mutant.fn
+        fn = harness.make_caller(kernel_part, namespace, adapters)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            values, error, _ = harness.call_case(fn, student_arguments(case, writable=not part.pure),
+                                                 list(part.outputs))
+        out[name] = MutantOutcome(outputs=values, error=error)
+    return out
+
+
+def student_arguments(case: dict, *, writable: bool) -> dict:
+    """The arguments as the student's function receives them: scalars and strings as Python values,
+    arrays read-only unless the part asks for in-place work."""
+    args = {}
+    for name, arr in case.items():
+        if arr.ndim == 0:
+            args[name] = arr.item()
+            continue
+        arr = np.array(arr, copy=True)
+        if not writable:
+            arr.setflags(write=False)
+        args[name] = arr
+    return args
+
+
 @dataclass
 class PartData:
-    """Everything the grader needs about one part's cases (inputs, expected outputs, alternatives)."""
+    """Everything the grader needs about one part's cases (inputs, expected outputs, mutants' outputs)."""
 
     inputs: list[dict[str, np.ndarray]]
     cases: list[CaseData]
 
 
-def compute(spec, seed: int, device: str) -> dict[str, PartData]:
+def compute(spec, seed: int, device: str, *, with_mutants: bool = True) -> dict[str, PartData]:
     device = resolve_device(device)
+    plans = {p.id: p for p in spec.plans()}
+    solution = solution_namespace(spec) if with_mutants and any(p.mutants for p in spec.parts) else {}
     data = {}
     for part in spec.parts:
         inputs = make_inputs(part, part_rng(seed, spec.name, part.id))
@@ -144,7 +199,8 @@ def compute(spec, seed: int, device: str) -> dict[str, PartData]:
             wrong_axis = _wrong_axis(part, case, device, expected)
             if wrong_axis is not None:
                 alts["wrong_axis"] = wrong_axis
-            cases.append(CaseData(inputs=case, expected=expected, alternatives=alts))
+            mutants = mutant_outcomes(spec, part, plans[part.id], case, solution) if with_mutants else {}
+            cases.append(CaseData(inputs=case, expected=expected, alternatives=alts, mutants=mutants))
         data[part.id] = PartData(inputs=inputs, cases=cases)
     return data
 
@@ -159,73 +215,96 @@ def inputs_digest(spec, seed: int) -> str:
     return h.hexdigest()[:16]
 
 
+def seed_fingerprint(seed: int) -> str:
+    return hashlib.sha256(str(seed).encode()).hexdigest()[:16]
+
+
 # -- storage --------------------------------------------------------------------------------
-def store(course, spec, data: dict[str, PartData], *, seed: int, device: str) -> None:
+def store(course, spec, data: dict[str, PartData], *, seed: int, device: str, round_id: str) -> None:
     import torch
 
-    arrays, shapes = {}, {}
+    arrays, errors = {}, {}
     for pid, pdata in data.items():
-        shapes[pid] = []
+        part = spec.part(pid)
+        names = list(part.mutants)
         for i, case in enumerate(pdata.cases):
             for name, arr in case.expected.items():
                 arrays[f"{pid}/{i}/expected/{name}"] = arr
             for diag, outs in case.alternatives.items():
                 for name, arr in outs.items():
                     arrays[f"{pid}/{i}/alt/{diag}/{name}"] = arr
-            shapes[pid].append({"inputs": {k: list(v.shape) for k, v in case.inputs.items()},
-                                "expected": {k: list(v.shape) for k, v in case.expected.items()}})
+            for mutant, outcome in case.mutants.items():
+                k = names.index(mutant)
+                if outcome.error is not None:
+                    errors[f"{pid}/{i}/{k}"] = outcome.error
+                for name, arr in outcome.outputs.items():
+                    arrays[f"{pid}/{i}/mutant/{k}/{name}"] = arr
     buf = io.BytesIO()
     np.savez(buf, allow_pickle=False, **arrays)
-    meta = {"format": FORMAT_VERSION, "assignment": spec.name, "seed": str(seed),
-            "seed_fingerprint": hashlib.sha256(str(seed).encode()).hexdigest()[:16],
-            "spec_fingerprint": spec.fingerprint, "inputs_digest": inputs_digest(spec, seed),
-            "torch_version": torch.__version__, "numpy_version": np.__version__, "device": device,
-            "dtype": "float64", "tf32": False, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "shapes": shapes}
+    meta = {"format": FORMAT_VERSION, "assignment": spec.name, "round": round_id,
+            "seed_fingerprint": seed_fingerprint(seed), "spec_fingerprint": spec.fingerprint,
+            "inputs_digest": inputs_digest(spec, seed), "torch_version": torch.__version__,
+            "numpy_version": np.__version__, "device": device, "dtype": "float64", "tf32": False,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "mutants": {p.id: list(p.mutants) for p in spec.parts}, "mutant_errors": errors}
     ensure_private_dir(course.references_dir)
     write_private(course.references_dir / f"{spec.name}.npz", buf.getvalue())
     write_private(course.references_dir / f"{spec.name}.json", json.dumps(meta, indent=1).encode())
 
 
 def load(course, spec, seed: int) -> tuple[dict[str, PartData] | None, str]:
-    """Stored references if they match the current secret, spec and inputs; else (None, why)."""
+    """Stored references if they match the current seed, spec and inputs; else (None, why)."""
     npz = course.references_dir / f"{spec.name}.npz"
     meta_path = course.references_dir / f"{spec.name}.json"
     if not npz.is_file() or not meta_path.is_file():
         return None, "no stored references"
-    meta = json.loads(meta_path.read_text())
-    if meta.get("format") != FORMAT_VERSION:
-        return None, "stored references have an old format"
-    if meta.get("seed_fingerprint") != hashlib.sha256(str(seed).encode()).hexdigest()[:16]:
-        return None, "stored references were made with another seed"
-    if meta.get("spec_fingerprint") != spec.fingerprint:
-        return None, "the grading spec changed since the references were stored"
-    if meta.get("inputs_digest") != inputs_digest(spec, seed):
-        return None, "the generated inputs changed (numpy version?) since the references were stored"
+    try:
+        meta = json.loads(meta_path.read_text())
+        if meta.get("format") != FORMAT_VERSION:
+            return None, "stored references have an old format"
+        if meta.get("seed_fingerprint") != seed_fingerprint(seed):
+            return None, "stored references were made with another secret or grading round"
+        if meta.get("spec_fingerprint") != spec.fingerprint:
+            return None, "the grading spec changed since the references were stored"
+        if meta.get("mutants") != {p.id: list(p.mutants) for p in spec.parts}:
+            return None, "the mutant catalogue changed since the references were stored"
+        if meta.get("inputs_digest") != inputs_digest(spec, seed):
+            return None, "the generated inputs changed (numpy version?) since the references were stored"
+        with np.load(npz, allow_pickle=False) as z:
+            stored = {k: z[k] for k in z.files}
+        errors = meta.get("mutant_errors", {})
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+        return None, f"the stored references are unreadable ({type(exc).__name__})"
     data = {}
-    with np.load(npz, allow_pickle=False) as z:
-        stored = {k: z[k] for k in z.files}
     for part in spec.parts:
         inputs = make_inputs(part, part_rng(seed, spec.name, part.id))
+        names = list(part.mutants)
         cases = []
         for i, case in enumerate(inputs):
             expected = {name: stored.get(f"{part.id}/{i}/expected/{name}") for name in part.graded_outputs}
             if any(v is None for v in expected.values()):
                 return None, f"stored references lack part {part.id}"
             alts: dict = {}
-            prefix = f"{part.id}/{i}/alt/"
+            mutants = {n: MutantOutcome(outputs={}, error=errors.get(f"{part.id}/{i}/{k}")) for k, n in enumerate(names)}
+            prefix = f"{part.id}/{i}/"
             for key, arr in stored.items():
-                if key.startswith(prefix):
-                    diag, name = key[len(prefix):].split("/", 1)
-                    alts.setdefault(diag, {})[name] = arr
-            cases.append(CaseData(inputs=case, expected=expected, alternatives=alts))
+                if not key.startswith(prefix):
+                    continue
+                rest = key[len(prefix):].split("/")
+                if rest[0] == "alt":
+                    alts.setdefault(rest[1], {})[rest[2]] = arr
+                elif rest[0] == "mutant":
+                    mutants[names[int(rest[1])]].outputs[rest[2]] = arr
+            cases.append(CaseData(inputs=case, expected=expected, alternatives=alts, mutants=mutants))
         data[part.id] = PartData(inputs=inputs, cases=cases)
     return data, f"stored references ({meta.get('device')}, torch {meta.get('torch_version')})"
 
 
 def for_grading(course, spec, *, device: str | None = None) -> tuple[dict[str, PartData], str]:
-    """Hidden cases with references: the stored ones when valid, else computed now (not stored)."""
-    seed = course.secret()
+    """Hidden cases of the current round with references: the stored ones when valid, else computed now."""
+    from . import rounds
+
+    seed = rounds.hidden_seed(course)
     data, why = load(course, spec, seed)
     if data is not None:
         return data, why

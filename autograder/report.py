@@ -181,9 +181,15 @@ def _lists(table) -> str:
                        f"<td class='num'>{g.penalty:g}</td></tr>" for g in late)
         out.append(f"<h2>Late ({len(late)})</h2><table><tr><th>student</th><th>lateness</th><th>penalty</th></tr>"
                    f"{rows}</table>")
-    for title, chosen in (("Flagged", [g for g in table if g.kind == "flagged"]),
+    flagged = [g for g in table if g.review]
+    if flagged:
+        rows = "".join(f"<tr><td>{e(g.student)}</td><td>{e('; '.join(_review_text(item) for item in g.review))[:600]}"
+                       f"</td></tr>" for g in flagged)
+        out.append(f"<h2>Flagged for review ({len(flagged)})</h2><table><tr><th>student</th><th>what grading "
+                   f"flagged (the score is unchanged)</th></tr>{rows}</table>")
+    for title, chosen in (("Held: the score waits for you", [g for g in table if g.held]),
                           ("Did not finish", [g for g in table if g.result is not None
-                                              and g.kind not in ("graded", "flagged", "missing")]),
+                                              and g.kind not in ("graded", "held", "missing")]),
                           ("Not graded (needs you)", [g for g in table if g.result is None and g.kind != "missing"]),
                           ("Missing", [g for g in table if g.kind == "missing"])):
         if chosen:
@@ -200,6 +206,12 @@ def _lists(table) -> str:
     return "\n".join(out)
 
 
+def _review_text(item) -> str:
+    if isinstance(item, dict):
+        return ", ".join(f"{k}: {v}" for k, v in item.items() if k != "source")
+    return str(item)
+
+
 # -- similarity ------------------------------------------------------------------------------------------
 def student_answers(course: Course, spec, students) -> list[Answer]:
     """Every student's answer to every graded function (their own cells only), fingerprinted
@@ -212,11 +224,12 @@ def student_answers(course: Course, spec, students) -> list[Answer]:
         code = []
         for path in found.files.values():
             try:
-                nb = matching.read_notebook_json(path, max_bytes=course.limits.max_notebook_mb << 20)
-            except (OSError, ValueError):
+                cells = notebooks.read_submission(matching.submitted_bytes(course, path) or b"",
+                                                  max_bytes=course.limits.max_notebook_mb << 20)
+            except Exception:   # noqa: BLE001 - a link (jobs.NotAFile), not a notebook: nothing to compare
                 continue
-            code += [notebooks.source_text(c) for c in (nb.get("cells") or []) if isinstance(c, dict)
-                     and c.get("cell_type") == "code" and not notebooks.is_instructor_cell(c)]
+            code += [notebooks.source_text(c) for c in cells
+                     if c.get("cell_type") == "code" and not notebooks.is_instructor_cell(c)]
         for function, source in similarity.answers_of(code, functions).items():
             out.append(Answer(student, function, similarity.fingerprint(source, starter=starters.get(function))))
     return out

@@ -1,30 +1,32 @@
-"""Run one student's notebook in its own process, under limits, and bring back only data.
+"""Run one recording of a student's notebook in a sealed job, under limits, and bring back only data.
 
-Isolation, in the order it is applied:
+This is the supervisor, on the worker host (trusted). What happens inside the job is in
+:mod:`autograder.inside`; here:
 
-1. a fresh job directory: ``inputs/`` (the grading inputs, read-only), ``outputs/`` and ``work/``
-   (the cwd, HOME and TMPDIR) writable by the sandbox user only;
-2. ``subprocess.Popen(start_new_session=True)``: its own session and process group, a scrubbed
-   environment, no inherited file descriptors but the progress pipe;
-3. as root, uid/gid ``limits.uid_base + slot`` (no supplementary groups, no account, no files
-   outside the job directory): the gradebook, the secret and the references (0600/0700,
-   root-owned) cannot be read, and the grader cannot be signalled;
-4. ``setrlimit`` hard limits set by the kernel before any student code: address space, CPU time,
-   processes, file size, open files, no core dumps;
-5. wall-clock budgets per cell (SIGINT, then SIGKILL of the whole group if ignored) and per notebook;
-6. afterwards every process of the sandbox uid is killed (``kill(-1)`` as that uid) and orphans
-   are reaped (the grader is a child subreaper), before any output is read;
-7. outputs are opened with ``O_NOFOLLOW`` relative to the job directory, must be regular files
-   owned by the sandbox uid with one link, within the size cap, and are loaded with
-   ``allow_pickle=False`` after their ``.npy`` header was checked.
+1. a fresh job directory (root-only): the job's instructions, its inputs (``.npy``, read-only for
+   the job), the release's data files, and an empty mount point for the job's root;
+2. a sandbox *slot*: a uid/gid of its own (``limits.uid_base + slot``, no account, no groups) and
+   the slot's memory and pids control groups (:mod:`autograder.cgroups`), emptied first;
+3. the launcher (:mod:`autograder.inside.launch`) in a new session, which seals the job — new
+   mount, PID, network, IPC and UTS namespaces, a size-capped tmpfs root with only the interpreter,
+   numpy and the kernel, the cgroups, the uid drop — and starts the kernel;
+4. wall-clock budgets per cell (SIGINT through the launcher, then the whole job ended if it is
+   ignored) and per notebook; the job dies with this process (PDEATHSIG down the chain);
+5. afterwards: every process of the slot is killed (cgroup members, then the uid as a last
+   resort), and the outputs the launcher copied out are read — checked ``.npy`` headers, numeric or
+   string dtypes only, ``allow_pickle=False``.
 
-Without root, steps 3 and most of 6 are impossible: the kernel runs as the grader's own user, so a
-hostile notebook could read the grader's files or signal it. Use root (CI does) for untrusted code.
+A job is *sealed* only as root with namespaces and cgroups available (:func:`sealing_problems`
+says what is missing otherwise). Unsealed, the kernel runs as the caller with rlimits and the
+kernel's import guard: fine for a student's self-check, not for untrusted code.
 """
 from __future__ import annotations
 
 import ctypes
 import fcntl
+import functools
+import glob
+import importlib.util
 import json
 import os
 import re
@@ -43,13 +45,17 @@ from pathlib import Path
 
 import numpy as np
 
-from . import confine, harness
+from . import cgroups
 from .compare import CaseOutput
+from .inside import harness
 from .limits import Limits
 
 MAX_JSON_BYTES = 64 * 1024
 MAX_PROGRESS_BYTES = 1 << 20
+HOME = "/home/student"
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_INSIDE = Path(__file__).resolve().parent / "inside"
+JOB_PREFIX = "autograder-job-"
 
 
 class SandboxError(RuntimeError):
@@ -57,108 +63,206 @@ class SandboxError(RuntimeError):
 
 
 @dataclass
+class Recording:
+    """What one run of the kernel needs: plain data (it travels to workers)."""
+
+    cells: list                    # {"source", "kind": setup | student | instructor | record, "part", "label"}
+    parts: dict = field(default_factory=dict)       # part id -> the kernel's description (harness.Job)
+    inputs: dict = field(default_factory=dict)      # part id -> [{name: ndarray}]
+    helpers: dict = field(default_factory=dict)     # importable helper modules of the spec: name -> source
+    calls: dict = field(default_factory=dict)       # adapter name -> source, or "module:<m>:<fn>"
+    allow: tuple = ("numpy",)                       # packages an answer may import, besides the stdlib
+    extras: dict = field(default_factory=dict)      # release data files: relative path -> bytes
+    mode: str = "record"                            # record | notebook (check: every cell, nothing recorded)
+
+
+@dataclass
 class PartOutputs:
     """What the student's process handed back for one part."""
 
     error: str | None = None                      # e.g. the function is not defined
-    modules: dict = field(default_factory=dict)   # function name -> module it came from (as reported)
     cases: list[CaseOutput] = field(default_factory=list)
 
 
 @dataclass
 class Execution:
-    status: str                    # ok | timeout | crashed
+    status: str = "ok"             # ok | timeout | crashed
     message: str = ""
     returncode: int | None = None
-    finished: bool = False         # the kernel reached the end of the notebook
+    finished: bool = False         # the kernel reached the end
     cell_errors: dict = field(default_factory=dict)     # cell index -> exception name
     interrupted: list = field(default_factory=list)     # cell indices interrupted by the per-cell budget
-    banned_imports: list = field(default_factory=list)  # torch/tensorflow/jax imported at run time
-    preloaded: list = field(default_factory=list)
     log: str = ""
     seconds: float = 0.0
-    uid: int | None = None
+    sealed: bool = False
     started: bool = False                 # the first cell started (before that, no student code ran)
-    sandbox_failure: str | None = None    # confinement failed before any student code: grader-side
+    sandbox_failure: str | None = None    # the box could not be built: grader-side
+    limits_hit: dict = field(default_factory=dict)     # from the cgroups: memory, oom_kills, pids
 
 
-def run_notebook(cells, plans, inputs, limits: Limits, *, extra_files=None):
-    """Execute ``cells`` and return (Execution, {part id: PartOutputs or None if never recorded})."""
+# -- can this host seal a job? ---------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def sealing_problems() -> tuple[str, ...]:
+    """What this host lacks to seal a job (empty when it can): root, namespaces, cgroups."""
+    if not sys.platform.startswith("linux"):
+        return ("sealed jobs need Linux",)
+    if os.geteuid() != 0:
+        return ("not running as root: no uid of its own, namespaces or cgroups for the student's code",)
+    problems = []
+    probe = subprocess.run(["unshare", "--mount", "--pid", "--net", "--ipc", "--uts", "--fork", "true"],
+                           capture_output=True, text=True) if shutil.which("unshare") else None
+    if probe is None:
+        problems.append("cannot check namespaces (no `unshare` command)")
+    elif probe.returncode != 0:
+        problems.append(f"no mount/pid/network namespaces ({probe.stderr.strip()[:120]})")
+    reason = cgroups.unavailable_reason()
+    if reason:
+        problems.append(reason)
+    return tuple(problems)
+
+
+# -- the sealed filesystem's contents ---------------------------------------------------------------
+@functools.lru_cache(maxsize=4)
+def _filesystem(allow: tuple) -> dict:
+    """Read-only binds, masks and symlinks of a job's root: the interpreter, shared libraries, ``allow``."""
+    binds, masks, links = [], [], []
+    for path in ("/lib", "/lib64", "/usr/lib", "/usr/lib64"):
+        if os.path.islink(path):
+            links.append([path, os.readlink(path)])
+        elif os.path.isdir(path):
+            binds.append([path, path])
+    if os.path.isfile("/etc/ld.so.cache"):
+        binds.append(["/etc/ld.so.cache", "/etc/ld.so.cache"])
+    prefix = os.path.realpath(sys.base_prefix)
+    exe = os.path.realpath(sys.executable)
+    if not any(prefix == b or prefix.startswith(b + os.sep) for b, _ in binds):
+        binds.append([prefix, prefix])
+    if not any(exe.startswith(b + os.sep) for b, _ in binds):
+        binds.append([exe, exe])
+    for bound, _ in binds:
+        for pattern in ("python3*/site-packages", "python3*/dist-packages", "lib/python3*/site-packages",
+                        "lib/python3*/dist-packages", "local/lib/python3*/dist-packages"):
+            masks += [p for p in glob.glob(os.path.join(bound, pattern)) if os.path.isdir(p)]
+    site = "/sealed/site"
+    for package in allow:
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise SandboxError(f"the allowed package {package!r} is not installed on this worker")
+        folder = os.path.realpath(list(spec.submodule_search_locations)[0])
+        binds.append([folder, f"{site}/{package}"])
+        libs = f"{folder}.libs"
+        if os.path.isdir(libs):
+            binds.append([libs, f"{site}/{package}.libs"])
+    binds.append([str(_INSIDE.parent / "__init__.py"), f"{site}/autograder/__init__.py"])
+    binds.append([str(_INSIDE), f"{site}/autograder/inside"])
+    return {"binds": binds, "masks": sorted(set(masks)), "symlinks": links, "site": site, "interpreter": exe}
+
+
+def _environment(home: str, tmp: str) -> dict:
+    return {
+        "PATH": "/usr/bin:/bin", "HOME": home, "TMPDIR": tmp,
+        "USER": "student", "LOGNAME": "student", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TERM": "dumb",
+        "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+    }
+
+
+# -- running a recording ------------------------------------------------------------------------------
+def run(recording: Recording, limits: Limits, *, sealed: bool) -> tuple[Execution, dict]:
+    """Execute ``recording``; return (Execution, {part id: PartOutputs, or None if never recorded})."""
+    if sealed and sealing_problems():
+        raise SandboxError("this host cannot seal a job: " + "; ".join(sealing_problems()))
     _become_subreaper()
-    with _identity(limits) as ident:
-        job_dir = Path(tempfile.mkdtemp(prefix="autograder-job-"))
+    base = Path(limits.job_dir or tempfile.gettempdir())
+    remove_stale_job_dirs(base)
+    with _slot(limits, sealed) as slot:
         try:
-            os.chmod(job_dir, 0o711)
-            work, outputs = job_dir / "work", job_dir / "outputs"
-            _write_inputs(job_dir / "inputs", plans, inputs, ident)
-            for path in (work, outputs):
-                path.mkdir(mode=0o700)
-                if ident is not None:
-                    os.chown(path, *ident)
-            _write_extras(work, extra_files or {}, ident)
-            job = {
-                "cells": [{"source": c.source, "part": c.part, "origin": c.origin}
-                          for c in cells if c.cell_type == "code"],
-                "parts": {p.id: _kernel_part(p, inputs[p.id]) for p in plans},
-                "rlimits": _rlimits(limits, ident),
-                "sandbox": None if ident is None else {
-                    "uid": ident[0], "gid": ident[1], "staging": str(job_dir / "mnt"),
-                    "reveal": confine.blocked_paths(confine.interpreter_paths())},
-                "output_chars": limits.output_kb * 1024,
-            }
-            # read by the kernel while still root, before any student code: no other sandbox may
-            # read it (it holds this student's code)
-            fd = os.open(job_dir / "job.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                json.dump(job, fh)
-            code_cells = [c for c in cells if c.cell_type == "code"]
-            execution = _supervise(job_dir, work, ident, limits, code_cells)
-            collected = collect_outputs(outputs, plans, inputs, ident=ident, max_bytes=limits.file_size_mb << 20)
+            job_dir = Path(tempfile.mkdtemp(prefix=f"{JOB_PREFIX}{os.getpid()}-", dir=base))
+        except OSError as exc:
+            raise SandboxError(f"could not create the job directory in {base}: {exc}") from exc
+        try:
+            os.chmod(job_dir, 0o700)
+            return _run_in(job_dir, recording, limits, slot)
+        except OSError as exc:    # ENOSPC and friends on the worker's disk: the grader's fault
+            raise SandboxError(f"the worker could not prepare or read the job ({exc})") from exc
         finally:
             shutil.rmtree(job_dir, ignore_errors=True)
-    return execution, collected
 
 
-def _write_extras(work: Path, files: dict, ident) -> None:
-    """The release's data files, owned by the sandbox user (directories included)."""
-    for rel, data in files.items():
-        target = work / rel
-        folder = work
-        for part in Path(rel).parts[:-1]:
-            folder = folder / part
-            if not folder.exists():
-                folder.mkdir(mode=0o700)
-                if ident is not None:
-                    os.chown(folder, *ident)
-        target.write_bytes(data)
-        if ident is not None:
-            os.chown(target, *ident)
+def _run_in(job_dir: Path, recording: Recording, limits: Limits, slot) -> tuple[Execution, dict]:
+    sealed = slot is not None
+    _write_inputs(job_dir / "inputs", recording.inputs, private=not sealed)
+    _write_extras(job_dir / "extras", recording.extras)
+    (job_dir / "root").mkdir(mode=0o700)
+    if sealed:
+        fs = _filesystem(tuple(recording.allow))
+        uid, gid, group = slot
+        kernel_paths = {"inputs_dir": "/sealed/inputs", "outputs_dir": "/sealed/outputs"}
+        launcher = {"sealed": {**fs, "uid": uid, "gid": gid, "home": HOME, "root_size_mb": limits.disk_mb,
+                               "cgroup_procs": group.procs_files, "max_output_bytes": limits.file_size_mb << 20},
+                    "sys_path": [fs["site"]], "interpreter": fs["interpreter"], "home": HOME,
+                    "env": _environment(HOME, "/tmp")}
+    else:
+        work, outputs = job_dir / "work", job_dir / "outputs"
+        work.mkdir(mode=0o700)
+        outputs.mkdir(mode=0o700)
+        _copy_tree(job_dir / "extras", work)
+        kernel_paths = {"inputs_dir": str(job_dir / "inputs"), "outputs_dir": str(outputs)}
+        package_parent = str(_INSIDE.parent.parent)
+        numpy_parent = str(Path(importlib.util.find_spec("numpy").origin).parent.parent)
+        launcher = {"sealed": None, "sys_path": [package_parent, numpy_parent],
+                    "interpreter": os.path.realpath(sys.executable), "home": str(work),
+                    "env": _environment(str(work), str(work)), "kernel_file": str(job_dir / "kernel.json")}
+    kernel = {"mode": recording.mode, "cells": recording.cells, "parts": recording.parts,
+              "helpers": recording.helpers, "calls": recording.calls, "allow": list(recording.allow),
+              "output_chars": limits.output_kb * 1024, **kernel_paths}
+    launcher["rlimits"] = _rlimits(limits, sealed)
+    _write_private_json(job_dir / "kernel.json", kernel)
+    _write_private_json(job_dir / "job.json", launcher)
+    execution = _supervise(job_dir, limits, recording.cells, slot)
+    collected = job_dir / ("collected" if sealed else "outputs")
+    outputs = collect_outputs(collected, recording.parts, recording.inputs, owner=None if sealed else os.getuid(),
+                              max_bytes=limits.file_size_mb << 20) if recording.mode == "record" else {}
+    return execution, outputs
 
 
-def _kernel_part(plan, cases) -> dict:
-    names = list(cases[0]) if cases else []
-    return {"function": plan.function, "uses": list(plan.uses), "outputs": list(plan.outputs),
-            "inputs": names, "n_cases": len(cases), "call_name": plan.call_name, "call_source": plan.call_source}
+def _write_private_json(path: Path, data: dict) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh)
 
 
-def _write_inputs(directory: Path, plans, inputs, ident) -> None:
-    """Readable by this job's sandbox group only (root-owned: the student cannot change them)."""
-    directory.mkdir()
-    dir_mode, file_mode = (0o750, 0o640) if ident is not None else (0o700, 0o600)
-    for plan in plans:
-        for i, case in enumerate(inputs[plan.id]):
+def _write_inputs(directory: Path, inputs: dict, *, private: bool) -> None:
+    """Root-owned and read-only for the job (mounted read-only in a sealed job)."""
+    directory.mkdir(mode=0o700 if private else 0o755)
+    for part_id, cases in inputs.items():
+        for i, case in enumerate(cases):
             for name, arr in case.items():
-                path = directory / harness.input_file(plan.id, i, name)
+                path = directory / harness.input_file(part_id, i, name)
                 np.save(path, np.asarray(arr), allow_pickle=False)
-                if ident is not None:
-                    os.chown(path, 0, ident[1])
-                os.chmod(path, file_mode)
-    if ident is not None:
-        os.chown(directory, 0, ident[1])
-    os.chmod(directory, dir_mode)      # explicit: the grader may run with umask 077
+                os.chmod(path, 0o600 if private else 0o644)
+    os.chmod(directory, 0o700 if private else 0o755)
 
 
-def _rlimits(limits: Limits, ident) -> dict:
+def _write_extras(directory: Path, files: dict) -> None:
+    directory.mkdir(mode=0o700)
+    for rel, data in files.items():
+        target = directory / rel
+        if ".." in Path(rel).parts or Path(rel).is_absolute():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+
+def _copy_tree(src: Path, dest: Path) -> None:
+    for path in src.rglob("*"):
+        target = dest / path.relative_to(src)
+        if path.is_dir():
+            target.mkdir(exist_ok=True)
+        else:
+            shutil.copyfile(path, target)
+
+
+def _rlimits(limits: Limits, sealed: bool) -> dict:
     rl = {
         "RLIMIT_AS": limits.memory_mb << 20,
         "RLIMIT_CPU": limits.cpu_limit,
@@ -166,7 +270,7 @@ def _rlimits(limits: Limits, ident) -> dict:
         "RLIMIT_NOFILE": limits.open_files,
         "RLIMIT_CORE": 0,
     }
-    if ident is not None:
+    if sealed:
         rl["RLIMIT_NPROC"] = limits.nproc
     else:
         # Without a uid of its own the count includes every process of this user.
@@ -176,56 +280,72 @@ def _rlimits(limits: Limits, ident) -> dict:
     return rl
 
 
-def _environment(work: Path) -> dict:
-    return {
-        "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(work), "TMPDIR": str(work),
-        "USER": "student", "LOGNAME": "student", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TERM": "dumb",
-        "MPLBACKEND": "Agg", "MPLCONFIGDIR": str(work / ".matplotlib"), "IPYTHONDIR": str(work / ".ipython"),
-        "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-    }
-
-
 # -- supervision -------------------------------------------------------------------
-def _supervise(job_dir: Path, work: Path, ident, limits: Limits, code_cells) -> Execution:
+def _supervise(job_dir: Path, limits: Limits, cells, slot) -> Execution:
     log_path = job_dir / "kernel.log"
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     read_fd, write_fd = os.pipe()
     children_before = _children()
-    kwargs = dict(stdin=subprocess.DEVNULL, stdout=log_fd, stderr=log_fd, pass_fds=(write_fd,), cwd=work,
-                  env=_environment(work), start_new_session=True, close_fds=True, umask=0o077)
     start = time.monotonic()
     try:
-        proc = subprocess.Popen([sys.executable, "-I", "-m", "autograder.kernel", str(job_dir), str(write_fd)],
-                                **kwargs)
+        proc = subprocess.Popen(
+            [os.path.realpath(sys.executable), "-I", "-S", str(_INSIDE / "launch.py"), str(job_dir), str(write_fd)],
+            stdin=subprocess.DEVNULL, stdout=log_fd, stderr=log_fd, pass_fds=(write_fd,), cwd=job_dir,
+            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, start_new_session=True, close_fds=True)
     except OSError as exc:
-        raise SandboxError(f"could not start the kernel: {exc}") from exc
+        raise SandboxError(f"could not start the job: {exc}") from exc
     finally:
         os.close(write_fd)
         os.close(log_fd)
-    ex = Execution(status="ok", uid=ident[0] if ident else None)
+    ex = Execution(sealed=slot is not None)
     killed_for = None
     try:
         killed_for = _watch(proc, read_fd, limits, ex, start)
     finally:
-        _kill_group(proc.pid)
-        proc.wait()
+        _end(proc, slot)
         os.close(read_fd)
-        _cleanup(ident, children_before, session=proc.pid)
+        if slot is None:
+            _cleanup_unsealed(children_before, session=proc.pid)
     ex.seconds = time.monotonic() - start
     ex.returncode = proc.returncode
     ex.log = _log_excerpt(log_path)
+    if slot is not None:
+        ex.limits_hit = slot[2].facts()
+        slot[2].kill()
     if ex.sandbox_failure is not None:
         raise SandboxError(f"the sandbox could not be set up (no student code ran): {ex.sandbox_failure}")
-    if code_cells and not ex.started:
+    if cells and not ex.started:
         tail = " ".join(ex.log[-300:].split())
-        raise SandboxError(f"the kernel ended before running any cell, so no student code ran "
+        raise SandboxError(f"the job ended before running any cell, so no student code ran "
                            f"(exit {proc.returncode}): {tail}")
-    _classify(ex, killed_for, limits, code_cells)
+    _classify(ex, killed_for, limits, cells)
     return ex
 
 
+def _end(proc, slot) -> None:
+    """Stop the job: a sealed launcher ends the job and copies the outputs out; anything left is killed."""
+    if proc.poll() is None:
+        if slot is not None:
+            _signal(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        _kill_group(proc.pid)
+    proc.wait()
+    if slot is not None:
+        slot[2].kill()
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
 def _watch(proc, read_fd, limits: Limits, ex: Execution, start: float) -> str | None:
-    """Follow the progress lines until the kernel ends; return why it was killed, if it was."""
+    """Follow the progress lines until the kernel ends; return why it was stopped, if it was."""
     notebook_deadline = start + limits.notebook_timeout
     phase_started, current, interrupted_at = start, None, None
     buffer, received, eof = b"", 0, False
@@ -240,10 +360,7 @@ def _watch(proc, read_fd, limits: Limits, ex: Execution, start: float) -> str | 
         if interrupted_at is not None and now >= interrupted_at + limits.interrupt_grace:
             return "cell"
         if interrupted_at is None and current is not None and now >= phase_started + limits.cell_timeout:
-            try:
-                os.kill(proc.pid, signal.SIGINT)
-            except ProcessLookupError:
-                pass
+            _signal(proc.pid, signal.SIGINT)
             interrupted_at = now
             ex.interrupted.append(current)
         deadlines = [notebook_deadline]
@@ -305,36 +422,35 @@ def _progress(line: bytes, ex: Execution):
         return int(words[1])
     if kind == "error" and len(words) == 3 and words[1].isdigit() and len(ex.cell_errors) < 1000:
         ex.cell_errors[int(words[1])] = words[2][:60]
-    elif kind == "import" and len(words) == 2 and words[1] in ("torch", "tensorflow", "jax"):
-        if words[1] not in ex.banned_imports:
-            ex.banned_imports.append(words[1])
-    elif kind == "preloaded" and len(words) == 2 and words[1] not in ex.preloaded:
-        ex.preloaded.append(words[1][:20])
     elif kind == "done" and len(words) == 1:
         ex.finished = True
     return None
 
 
-def _classify(ex: Execution, killed_for, limits: Limits, code_cells) -> None:
+def _classify(ex: Execution, killed_for, limits: Limits, cells) -> None:
     def where(i):
-        if not isinstance(i, int) or i >= len(code_cells):
+        if not isinstance(i, int) or i >= len(cells):
             return "the notebook"
-        cell = code_cells[i]
-        return f"code cell {i + 1}" + (f" ({cell.grade_id})" if cell.grade_id else "")
+        return cells[i]["label"]
 
     rc = ex.returncode
+    memory = ex.limits_hit.get("oom_kills", 0) > 0
     if killed_for == "notebook":
         ex.status, ex.message = "timeout", (f"the notebook exceeded its {limits.notebook_timeout:g} s budget "
                                             "and was stopped")
     elif killed_for == "cell":
         ex.status, ex.message = "timeout", (f"{where(ex.interrupted[-1])} ran past {limits.cell_timeout:g} s, "
                                             "ignored the interrupt and was stopped")
-    elif rc is not None and rc < 0 and -rc == signal.SIGXCPU:
+    elif rc is not None and rc in (-signal.SIGXCPU, 128 + signal.SIGXCPU):
         ex.status, ex.message = "timeout", f"the notebook used up its {limits.cpu_limit} s of CPU time"
     elif not ex.finished:
-        how = (f"was killed by {signal.Signals(-rc).name}" if rc is not None and rc < 0
-               and -rc in signal.Signals._value2member_map_ else f"exited with code {rc}")
-        ex.status, ex.message = "crashed", f"the notebook's process {how} before the end of the notebook"
+        sig = -rc if rc is not None and rc < 0 else (rc - 128 if rc is not None and rc > 128 else None)
+        how = (f"was killed by {signal.Signals(sig).name}" if sig in signal.Signals._value2member_map_
+               else f"exited with code {rc}")
+        ex.status = "crashed"
+        ex.message = (f"the notebook's processes used more than their {limits.memory_mb} MiB of memory together "
+                      "and were killed" if memory else
+                      f"the notebook's process {how} before the end of the notebook")
     elif ex.interrupted:
         ex.status = "timeout"
         ex.message = "; ".join(f"{where(i)} ran past {limits.cell_timeout:g} s and was interrupted"
@@ -358,12 +474,12 @@ def _log_excerpt(path: Path, head: int = 6000, tail: int = 6000) -> str:
     return _ANSI.sub("", data.decode("utf-8", "replace"))
 
 
-# -- identities, process cleanup ----------------------------------------------------
+# -- slots, identities, process cleanup ----------------------------------------------------
 _SUBREAPER_SET = False
 
 
 def _become_subreaper() -> None:
-    """Orphans of the kernel are re-parented to this process, so they can be found and reaped."""
+    """Orphans of an unsealed kernel are re-parented to this process, so they can be found and reaped."""
     global _SUBREAPER_SET
     if _SUBREAPER_SET or not sys.platform.startswith("linux"):
         return
@@ -375,9 +491,9 @@ def _become_subreaper() -> None:
 
 
 @contextmanager
-def _identity(limits: Limits):
-    """As root: a free sandbox slot, i.e. (uid, gid) used by no one else; otherwise None."""
-    if os.geteuid() != 0:
+def _slot(limits: Limits, sealed: bool):
+    """Sealed: a free slot — (uid, gid, JobGroup) used by no one else on this host; unsealed: None."""
+    if not sealed:
         yield None
         return
     slot_dir = _slot_dir()
@@ -391,8 +507,17 @@ def _identity(limits: Limits):
                 continue
             uid = limits.uid_base + n
             try:
-                kill_uid(uid)                    # leftovers of a grader that crashed
-                yield (uid, uid)
+                group = cgroups.JobGroup(f"slot-{n}", memory_bytes=limits.memory_mb << 20,
+                                         pids=limits.nproc)      # kills a crashed grader's leftovers first
+                kill_uid(uid)
+                try:
+                    yield (uid, uid, group)
+                finally:
+                    group.kill()
+                    kill_uid(uid)
+                    group.remove()
+            except (OSError, cgroups.CgroupError) as exc:
+                raise SandboxError(f"could not prepare sandbox slot {n}: {exc}") from exc
             finally:
                 os.close(fd)
             return
@@ -409,6 +534,18 @@ def _slot_dir() -> Path:
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o077:
         raise SandboxError(f"{path} must be a root-owned 0700 directory (someone else created it?)")
     return path
+
+
+def remove_stale_job_dirs(base: Path) -> None:
+    """Job directories of workers that died (their pid is gone): they hold a student's cells and inputs."""
+    try:
+        entries = list(base.glob(f"{JOB_PREFIX}*"))
+    except OSError:
+        return
+    for path in entries:
+        pid = path.name[len(JOB_PREFIX):].partition("-")[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not os.path.exists(f"/proc/{pid}"):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _proc_status(pid: str) -> dict | None:
@@ -456,9 +593,9 @@ def kill_uid(uid: int, *, attempts: int = 50) -> None:
         _reap_zombie_children()
         if not _live_pids_of_uid(uid):
             return
-        # Started as root (the interpreter may not be reachable by uid), dropped before killing.
-        subprocess.run([sys.executable, "-I", "-S", "-c", _KILLER, str(uid)], stdin=subprocess.DEVNULL,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True, timeout=30)
+        subprocess.run([os.path.realpath(sys.executable), "-I", "-S", "-c", _KILLER, str(uid)],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       close_fds=True, timeout=30)
         time.sleep(0.005 * attempt)
     raise SandboxError(f"could not stop the processes of sandbox uid {uid}")
 
@@ -502,12 +639,9 @@ def _session_of(pid: int) -> int | None:
         return None
 
 
-def _cleanup(ident, children_before: set[int], *, session: int) -> None:
-    if ident is not None:
-        kill_uid(ident[0])
-        return
+def _cleanup_unsealed(children_before: set[int], *, session: int) -> None:
     # Same user as the grader: kill the orphans of the kernel's session re-parented to us (a
-    # process that left the session escapes this: only root's per-uid kill reaches everything).
+    # process that left the session escapes this: only a sealed job's namespace reaches everything).
     for _ in range(20):
         strays = [p for p in _children() - children_before if _session_of(p) == session]
         live = [p for p in strays if not (_proc_status(str(p)) or {}).get("State", "Z").startswith("Z")]
@@ -523,42 +657,43 @@ def _cleanup(ident, children_before: set[int], *, session: int) -> None:
 
 
 # -- reading what came back ------------------------------------------------------------
-def collect_outputs(outputs_dir: Path, plans, inputs, *, ident, max_bytes: int) -> dict:
-    """{part id: PartOutputs, or None when the part was never recorded} — every file checked first."""
+def collect_outputs(outputs_dir: Path, parts: dict, inputs: dict, *, owner: int | None, max_bytes: int) -> dict:
+    """{part id: PartOutputs, or None when the part was never recorded} — every file checked first.
+
+    ``owner``: the uid the files must belong to (unsealed jobs write them directly); None for the
+    copies a sealed job's launcher made after checking them."""
     dir_fd = os.open(outputs_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
         result = {}
-        for plan in plans:
-            meta = _read_json(dir_fd, harness.part_meta_file(plan.id), ident)
+        for part_id, part in parts.items():
+            meta = _read_json(dir_fd, harness.part_meta_file(part_id), owner)
             if meta is None:
-                result[plan.id] = None
+                result[part_id] = None
                 continue
-            part = PartOutputs(error=_text(meta.get("error")), modules=_modules(meta.get("modules")))
-            for i, case in enumerate(inputs[plan.id]):
-                cmeta = _read_json(dir_fd, harness.case_meta_file(plan.id, i), ident)
+            out_part = PartOutputs(error=_text(meta.get("error")))
+            for i in range(len(inputs[part_id])):
+                cmeta = _read_json(dir_fd, harness.case_meta_file(part_id, i), owner)
                 if cmeta is None:
                     break
                 out = CaseOutput(error=_text(cmeta.get("error")),
                                  warnings=[_text(w) for w in (cmeta.get("warnings") or [])[:5] if _text(w)])
                 if out.error is None:
-                    for name in plan.graded_outputs:
-                        arr, problem = read_npy(dir_fd, harness.output_file(plan.id, i, name), ident, max_bytes)
+                    for name in part["outputs"]:
+                        if name == "_":
+                            continue
+                        arr, problem = read_npy(dir_fd, harness.output_file(part_id, i, name), owner, max_bytes)
                         if problem:
                             out.error = f"output {name}: {problem}"
                             break
                         out.outputs[name] = arr
-                    for name in case:
-                        arr, problem = read_npy(dir_fd, harness.after_file(plan.id, i, name), ident, max_bytes)
-                        if arr is not None:
-                            out.inputs_after[name] = arr
-                part.cases.append(out)
-            result[plan.id] = part
+                out_part.cases.append(out)
+            result[part_id] = out_part
         return result
     finally:
         os.close(dir_fd)
 
 
-def _open_checked(dir_fd: int, name: str, ident, max_bytes: int):
+def _open_checked(dir_fd: int, name: str, owner: int | None, max_bytes: int):
     """A file object for ``name`` in the output directory, or (None, why not)."""
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
@@ -570,7 +705,7 @@ def _open_checked(dir_fd: int, name: str, ident, max_bytes: int):
     problem = None
     if not stat.S_ISREG(st.st_mode):
         problem = "not a regular file"
-    elif ident is not None and (st.st_uid != ident[0] or st.st_nlink != 1):
+    elif owner is not None and (st.st_uid != owner or st.st_nlink != 1):
         problem = "not written by the notebook's process"
     elif st.st_size > max_bytes:
         problem = f"too large ({st.st_size} bytes)"
@@ -580,9 +715,9 @@ def _open_checked(dir_fd: int, name: str, ident, max_bytes: int):
     return os.fdopen(fd, "rb"), None
 
 
-def read_npy(dir_fd: int, name: str, ident, max_bytes: int):
-    """(ndarray, None) or (None, problem): a numeric .npy checked before it is loaded."""
-    fh, problem = _open_checked(dir_fd, name, ident, max_bytes)
+def read_npy(dir_fd: int, name: str, owner: int | None, max_bytes: int):
+    """(ndarray, None) or (None, problem): a numeric or string .npy checked before it is loaded."""
+    fh, problem = _open_checked(dir_fd, name, owner, max_bytes)
     if fh is None:
         return None, problem
     with fh:
@@ -594,8 +729,8 @@ def read_npy(dir_fd: int, name: str, ident, max_bytes: int):
                 shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
             else:
                 return None, "unknown .npy version"
-            if dtype.hasobject or dtype.kind not in "biuf" or dtype.fields is not None:
-                return None, f"dtype {dtype} is not a plain numeric dtype"
+            if dtype.hasobject or dtype.kind not in "biufU" or dtype.fields is not None:
+                return None, f"dtype {dtype} is not a plain numeric or string dtype"
             if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize > max_bytes:
                 return None, "too large"
             fh.seek(0)
@@ -607,8 +742,8 @@ def read_npy(dir_fd: int, name: str, ident, max_bytes: int):
     return arr, None
 
 
-def _read_json(dir_fd: int, name: str, ident):
-    fh, _ = _open_checked(dir_fd, name, ident, MAX_JSON_BYTES)
+def _read_json(dir_fd: int, name: str, owner: int | None):
+    fh, _ = _open_checked(dir_fd, name, owner, MAX_JSON_BYTES)
     if fh is None:
         return None
     with fh:
@@ -624,9 +759,3 @@ def _text(value, limit: int = harness.MAX_MESSAGE) -> str | None:
         return None
     text = " ".join(str(value).split())
     return text[:limit]
-
-
-def _modules(value) -> dict:
-    if not isinstance(value, dict):
-        return {}
-    return {str(k)[:64]: (None if v is None else str(v)[:100]) for k, v in list(value.items())[:16]}

@@ -7,17 +7,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import matching, notebooks, pipeline, references
-from .batch import release_extras
+from . import jobs, matching, notebooks, pipeline, sandbox
 from .course import Course
 from .spec import load_spec
 
+STUDENT = "(self-check)"
+
 
 def check_notebook(course: Course, path: str | Path, *, assignment: str | None = None,
-                   device: str = "cpu", error: type[Exception] = ValueError) -> pipeline.NotebookResult:
+                   device: str = "cpu", error: type[Exception] = ValueError,
+                   public_tests: bool = True) -> pipeline.NotebookResult:
     """Grade ``path`` on public cases. A downloaded or renamed copy is fine: the assignment and the
-    source notebook are recognised by the nbgrader grade_ids of its cells (``error`` is raised, with
-    a message for the student, when they cannot be)."""
+    source notebook are recognised by its cells (grade_ids, then content; ``error`` is raised, with
+    a message for the student, when they cannot be).
+
+    The answers are recorded exactly as ``grade`` records them — sealed where this machine can
+    seal a job, otherwise (a student's laptop) with the same allowlist applied by the kernel's
+    import guard. With ``public_tests``, the whole notebook (public tests and experiment) then runs
+    once more, unsealed, as the student would run it, to report which public tests fail."""
     path = Path(path)
     if not path.is_file():
         raise error(f"no such notebook: {path}")
@@ -25,15 +32,34 @@ def check_notebook(course: Course, path: str | Path, *, assignment: str | None =
         raise error(f"unknown assignment {assignment!r} (known: {', '.join(course.assignments())})")
     assignment, name = _identify(course, path, assignment, error)
     spec = load_spec(course, assignment)
-    plans = [p for p in spec.plans() if p.notebook == name]
-    sources = {p.stem: p for p in course.source_notebooks(assignment)}
-    data = references.for_checking(spec, device=device)
-    job = pipeline.NotebookJob(
-        student="(self-check)", assignment=assignment, notebook=name, submission=path.read_bytes(),
-        source_cells=notebooks.read_trusted(sources[name])["cells"], plans=plans,
-        inputs={p.id: data[p.id].inputs for p in plans}, cases={p.id: data[p.id].cases for p in plans},
-        limits=course.limits, extra_files=release_extras(course, assignment), label="public")
-    return pipeline.run_job(job)
+    grader = jobs.check_data(spec, device=device)
+    (job,) = jobs.build_jobs(course, spec, grader, [STUDENT], sealed=jobs.sealed_by_default(), label="public",
+                             submissions={(STUDENT, name): path.resolve()}, only_notebook=name)
+    result = pipeline.grade_notebook(job, grader)
+    if public_tests and result.status.kind == "graded":
+        result.cell_errors += _public_test_errors(job)
+    return result
+
+
+def _public_test_errors(job) -> list:
+    """[label, kind, exception] of the cells that fail when the whole notebook runs as the student runs it."""
+    raw = notebooks.read_submission(job.submission, max_bytes=job.limits.max_notebook_mb << 20)
+    restored = notebooks.restore(job.source_cells, raw, {p.id for p in job.plans}).cells
+    cells, number = [], 0
+    for cell in restored:
+        if cell.cell_type != "code":
+            continue
+        number += 1
+        label = f"code cell {number}" + (f" ({cell.grade_id})" if cell.grade_id else "")
+        kind = "student" if cell.origin == "student" else "instructor"
+        cells.append({"source": cell.source, "kind": kind, "part": None, "label": label})
+    recording = sandbox.Recording(cells=cells, mode="notebook", extras=job.extras)
+    try:
+        ex, _ = sandbox.run(recording, job.limits, sealed=False)
+    except sandbox.SandboxError as exc:
+        return [["the whole notebook", "instructor", f"could not be run ({exc})"]]
+    return [[cells[i]["label"], cells[i]["kind"], name] for i, name in sorted(ex.cell_errors.items())
+            if cells[i]["kind"] == "instructor"]
 
 
 def _identify(course: Course, path: Path, assignment: str | None, error) -> tuple[str, str]:
@@ -53,9 +79,9 @@ def _identify(course: Course, path: Path, assignment: str | None, error) -> tupl
 
 def report(result: pipeline.NotebookResult) -> str:
     lines = [f"{result.assignment}/{result.notebook}.ipynb — {result.score:g} / {result.max_score:g} points "
-             f"on public cases (status: {result.status}{': ' + result.message if result.message else ''})"]
-    for label, origin, name in result.cell_errors:
-        if origin == "instructor":
+             f"on public cases (status: {result.status})"]
+    for label, kind, name in result.cell_errors:
+        if kind == "instructor":
             lines.append(f"  public tests in {label} failed: {name}")
         else:
             lines.append(f"  your {label} raised {name}")

@@ -25,18 +25,24 @@ GRADE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 IGNORED_OUTPUT = "_"
+ADAPTERS_FILENAME = "adapters.py"      # a spec's kernel-safe helper module (numpy and the stdlib only)
+ADAPTERS_MODULE = "adapters"           # its name in the student's process
 
 
 @dataclass(frozen=True)
 class Mutant:
     """A typical wrong implementation of a part's function (same signature as the graded function).
 
-    ``diagnosis`` is the code of :data:`autograder.compare.DIAGNOSES` the grader should name
-    for it, or None when the mutant only has to lose its part's points.
+    ``feedback`` is what a student who made this mistake is told, in the student's language: the
+    mistake and where to look. ``book`` is the label of the book section that explains the right
+    way (``ch03-local-gradients``). ``diagnosis`` is the code of
+    :data:`autograder.compare.DIAGNOSES` the generic diagnosis should name for it, or None.
     """
 
     fn: Callable
     diagnosis: str | None = None
+    feedback: str = ""
+    book: str | None = None
 
     def __post_init__(self):
         if not callable(self.fn):
@@ -50,17 +56,31 @@ class Mutant:
 class Part:
     """One graded part = one nbgrader test cell (``id`` is its grade_id).
 
-    cases(rng) -> list of dicts {argument name: ndarray}: the inputs, drawn from ``rng``.
+    cases(rng) -> list of dicts {argument name: value}: the inputs, drawn from ``rng``. Values are
+        numeric arrays, or scalar and string options (``p=0.5``, ``mode="tanh"``), which the
+        student's function receives as plain Python values.
     reference(**tensors) -> tensor or tuple of tensors, one per graded output (the names in
         ``outputs`` other than "_"), computed with torch; it gets float64 tensors (int64 for
-        integer arrays) on the grading device, and ``device=`` too if it has such a parameter.
+        integer arrays, str for strings) on the grading device, and ``device=`` too if it has such
+        a parameter.
     outputs: names of the values the student's function returns, in order; "_" marks a value
         that is not graded (e.g. a cache). One name = the function returns that value itself.
-    call: optional kernel-side adapter ``def name(student, **inputs)`` (numpy only, self-contained)
-        for functions that need other student functions, e.g. a backward pass fed the cache of
-        the student's own forward; ``uses`` names those other functions.
-    forbid: dotted names the answer must not use for this part besides ``mlp_lib.*.<function>``.
-    pure: the function must not modify its inputs in place.
+    call: optional adapter ``def name(student, **inputs)`` run in the student's process (numpy
+        only): a plain function of this spec (its source is sent), or one of the spec's kernel-safe
+        ``adapters.py`` module (the module is sent; adapters and references may share its code).
+    uses: other student functions the part runs (through ``call``).
+    allow: packages an answer may import besides the Python standard library; the recording
+        environment contains exactly these (all parts of one notebook must agree).
+    pure: the function must not modify its inputs — they are handed over read-only, so an in-place
+        write fails in the call itself. False when the statement asks for in-place work (the
+        adapter then checks what must be left behind through its consequences).
+    new_arrays: the statement asks for new arrays: returning an input (or a view of it) fails.
+    stable: the statement requires numerical stability: an overflow or invalid-value warning
+        during a case fails that case.
+    forbid: the library's own implementations of this part (dotted ``mlp_lib`` names besides
+        ``mlp_lib.*.<function>``): never reachable while answers are recorded; a copy of their
+        code is flagged for review.
+    mutants: the catalogue of typical mistakes, each with the feedback a student who made it gets.
     """
 
     id: str
@@ -72,8 +92,11 @@ class Part:
     rtol: float = 1e-7
     atol: float = 1e-10
     pure: bool = True
+    new_arrays: bool = False
+    stable: bool = False
     call: Callable | None = None
     uses: tuple[str, ...] = ()
+    allow: tuple[str, ...] = ("numpy",)
     forbid: tuple[str, ...] = ()
     mutants: Mapping[str, Mutant] = field(default_factory=dict)
 
@@ -85,9 +108,8 @@ class Part:
         for name in (self.function, *self.uses):
             if not isinstance(name, str) or not IDENTIFIER.match(name):
                 raise ValueError(f"Part {self.id}: function names must be identifiers, got {name!r}")
-        object.__setattr__(self, "outputs", tuple(self.outputs))
-        object.__setattr__(self, "uses", tuple(self.uses))
-        object.__setattr__(self, "forbid", tuple(self.forbid))
+        for name in ("outputs", "uses", "forbid", "allow"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
         if not self.outputs or any(not IDENTIFIER.match(n) for n in self.outputs):
             raise ValueError(f"Part {self.id}: outputs must be a non-empty tuple of identifiers, got {self.outputs!r}")
         graded = [n for n in self.outputs if n != IGNORED_OUTPUT]
@@ -105,6 +127,9 @@ class Part:
             params = list(inspect.signature(self.call).parameters)
             if not params or params[0] != "student":
                 raise TypeError(f"Part {self.id}: call's first parameter must be 'student'")
+        for package in self.allow:
+            if not isinstance(package, str) or not IDENTIFIER.match(package):
+                raise ValueError(f"Part {self.id}: allow entries must be top-level package names, got {package!r}")
         for dotted in self.forbid:
             if not isinstance(dotted, str) or not DOTTED.match(dotted):
                 raise ValueError(f"Part {self.id}: forbid entries must be dotted names, got {dotted!r}")
@@ -116,12 +141,19 @@ class Part:
     def graded_outputs(self) -> tuple[str, ...]:
         return tuple(n for n in self.outputs if n != IGNORED_OUTPUT)
 
-    def plan(self, notebook: str) -> "PartPlan":
-        call_source = textwrap.dedent(inspect.getsource(self.call)) if self.call is not None else None
+    def plan(self, notebook: str, adapters_module: str | None = None) -> "PartPlan":
+        call_name = call_source = None
+        if self.call is not None:
+            call_name = f"{self.id}__{self.call.__name__}"
+            if adapters_module is not None and self.call.__module__ == adapters_module:
+                call_source = f"module:{ADAPTERS_MODULE}:{self.call.__name__}"
+            else:
+                source = textwrap.dedent(inspect.getsource(self.call))
+                call_source = source.replace(f"def {self.call.__name__}(", f"def {call_name}(", 1)
         return PartPlan(id=self.id, points=float(self.points), function=self.function, outputs=self.outputs,
-                        rtol=self.rtol, atol=self.atol, pure=self.pure, uses=self.uses, forbid=self.forbid,
-                        call_name=self.call.__name__ if self.call is not None else None,
-                        call_source=call_source, notebook=notebook)
+                        rtol=self.rtol, atol=self.atol, pure=self.pure, new_arrays=self.new_arrays,
+                        stable=self.stable, uses=self.uses, allow=self.allow, forbid=self.forbid,
+                        call_name=call_name, call_source=call_source, notebook=notebook)
 
 
 @dataclass(frozen=True)
@@ -135,7 +167,10 @@ class PartPlan:
     rtol: float
     atol: float
     pure: bool
+    new_arrays: bool
+    stable: bool
     uses: tuple[str, ...]
+    allow: tuple[str, ...]
     forbid: tuple[str, ...]
     call_name: str | None
     call_source: str | None
@@ -150,6 +185,12 @@ class PartPlan:
         """Every student function this part runs (the graded one first)."""
         return (self.function, *[u for u in self.uses if u != self.function])
 
+    def kernel_part(self, cases: list) -> dict:
+        """What the harness needs to record this part on ``cases`` (no expected value, ever)."""
+        return {"function": self.function, "outputs": list(self.outputs), "inputs": list(cases[0]) if cases else [],
+                "n_cases": len(cases), "call_name": self.call_name, "writable_inputs": not self.pure,
+                "new_arrays": self.new_arrays}
+
 
 @dataclass(frozen=True)
 class AssignmentSpec:
@@ -159,6 +200,9 @@ class AssignmentSpec:
     path: Path
     fingerprint: str
     notebook_of: Mapping[str, str]     # part id -> notebook name (file stem)
+    setup: tuple[str, ...] = ("setup",)           # grade_ids of the instructor cells answers may rely on
+    helpers: Mapping[str, str] = field(default_factory=dict)   # kernel-safe modules sent to the kernel
+    adapters_module: str | None = None            # the grader-side name of the spec's adapters.py
 
     def part(self, part_id: str) -> Part:
         for p in self.parts:
@@ -167,7 +211,7 @@ class AssignmentSpec:
         raise KeyError(part_id)
 
     def plans(self) -> list[PartPlan]:
-        return [p.plan(self.notebook_of[p.id]) for p in self.parts]
+        return [p.plan(self.notebook_of[p.id], self.adapters_module) for p in self.parts]
 
     def notebooks(self) -> list[str]:
         return sorted(set(self.notebook_of.values()))
@@ -175,6 +219,40 @@ class AssignmentSpec:
 
 class SpecError(ValueError):
     """The grading spec or the source notebook is inconsistent (an authoring error)."""
+
+
+def _safe_name(assignment: str) -> str:
+    return re.sub(r"[^0-9A-Za-z_]", "_", assignment)
+
+
+def _exec_spec(path: Path, assignment: str):
+    """Import grading.py (and its adapters.py, importable from it as ``adapters``)."""
+    adapters_path = path.with_name(ADAPTERS_FILENAME)
+    adapters = None
+    saved = sys.modules.get(ADAPTERS_MODULE)
+    try:
+        if adapters_path.is_file():
+            adapters = _import_file(f"_autograder_adapters_{_safe_name(assignment)}", adapters_path)
+            sys.modules[ADAPTERS_MODULE] = adapters
+        module = _import_file(f"_autograder_spec_{_safe_name(assignment)}", path)
+    except SpecError:
+        raise
+    except Exception as exc:   # noqa: BLE001 - any error in an author's module is that assignment's problem
+        raise SpecError(f"{path}: the grading spec does not load ({type(exc).__name__}: {exc})") from exc
+    finally:
+        if saved is None:
+            sys.modules.pop(ADAPTERS_MODULE, None)
+        else:
+            sys.modules[ADAPTERS_MODULE] = saved
+    return module, adapters, (adapters_path.read_text() if adapters is not None else None)
+
+
+def _import_file(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module       # inspect.getsource needs it
+    spec.loader.exec_module(module)
+    return module
 
 
 def load_spec(course, assignment: str) -> AssignmentSpec:
@@ -185,11 +263,7 @@ def load_spec(course, assignment: str) -> AssignmentSpec:
     if not path.is_file():
         raise SpecError(f"{assignment}: no grading spec at {path}")
     source = path.read_bytes()
-    module_name = f"_autograder_spec_{re.sub(r'[^0-9A-Za-z_]', '_', assignment)}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module       # inspect.getsource needs it
-    spec.loader.exec_module(module)
+    module, adapters, adapters_source = _exec_spec(path, assignment)
     parts = getattr(module, "PARTS", None)
     if not isinstance(parts, (list, tuple)) or not parts or not all(isinstance(p, Part) for p in parts):
         raise SpecError(f"{path}: PARTS must be a non-empty list of autograder.spec.Part")
@@ -199,11 +273,22 @@ def load_spec(course, assignment: str) -> AssignmentSpec:
     public_seed = getattr(module, "PUBLIC_SEED", 0)
     if isinstance(public_seed, bool) or not isinstance(public_seed, int) or public_seed < 0:
         raise SpecError(f"{path}: PUBLIC_SEED must be a non-negative int, got {public_seed!r}")
+    setup = tuple(getattr(module, "SETUP", ("setup",)))
 
     notebook_of: dict[str, str] = {}
     graded_cells: dict[str, tuple[str, dict]] = {}
-    for nb_path in course.source_notebooks(assignment):
-        nb = notebooks.read_trusted(nb_path)
+    sources = course.source_notebooks(assignment)
+    for nb_path in sources:
+        try:
+            nb = notebooks.read_trusted(nb_path)
+        except (ValueError, OSError) as exc:
+            raise SpecError(str(exc)) from exc
+        locked_code = {notebooks.grade_id(c) for c in nb["cells"]
+                       if c.get("cell_type") == "code" and notebooks.is_instructor_cell(c)
+                       and not notebooks.is_test_cell(c)}
+        if not set(setup) & locked_code and setup:
+            raise SpecError(f"{nb_path.name}: none of the setup cells {list(setup)} (the spec's SETUP) is a "
+                            "locked code cell of this notebook")
         for gid, cell in notebooks.test_cells(nb).items():
             if gid in graded_cells:
                 raise SpecError(f"{assignment}: grade_id {gid!r} appears in two notebooks")
@@ -214,6 +299,7 @@ def load_spec(course, assignment: str) -> AssignmentSpec:
     unspecified = sorted(set(graded_cells) - set(ids))
     if unspecified:
         raise SpecError(f"{assignment}: autograded test cells {unspecified} have no Part in {path.name}")
+    allowed: dict[str, tuple] = {}
     for p in parts:
         nb_name, cell = graded_cells[p.id]
         meta = cell["metadata"]["nbgrader"]
@@ -223,6 +309,14 @@ def load_spec(course, assignment: str) -> AssignmentSpec:
         recorded = notebooks.recorded_part(cell)
         if recorded is not None and recorded != p.id:
             raise SpecError(f"{assignment}/{nb_name}: cell {p.id} records part {recorded!r}")
+        if allowed.setdefault(nb_name, tuple(sorted(p.allow))) != tuple(sorted(p.allow)):
+            raise SpecError(f"{assignment}/{nb_name}: the parts of one notebook must allow the same packages "
+                            f"(answers are recorded together); {p.id} allows {list(p.allow)}")
         notebook_of[p.id] = nb_name
+    digest = hashlib.sha256(source)
+    if adapters_source is not None:
+        digest.update(adapters_source.encode())
     return AssignmentSpec(name=assignment, parts=tuple(parts), public_seed=public_seed, path=path,
-                          fingerprint=hashlib.sha256(source).hexdigest()[:16], notebook_of=notebook_of)
+                          fingerprint=digest.hexdigest()[:16], notebook_of=notebook_of, setup=setup,
+                          helpers={ADAPTERS_MODULE: adapters_source} if adapters_source is not None else {},
+                          adapters_module=adapters.__name__ if adapters is not None else None)

@@ -50,9 +50,11 @@ def finish(course, report, assignments, students, *, seconds: float) -> tuple[li
     """(the lines to print, the submissions not graded because they need the instructor) for a
     finished ``grade`` run (``report``: batch.GradeReport); the full log goes to WORK/logs/."""
     graded = list(report.graded)
-    flagged = [r for r in graded if status_kind(r.status) == "flagged"]
-    missing = [r for r in graded if status_kind(r.status) == "missing"]
-    troubled = [r for r in graded if status_kind(r.status) not in ("graded", "flagged", "missing")]
+    kinds = {id(r): status_kind(r.status) for r in graded}
+    held = [r for r in graded if kinds[id(r)] == "held"]
+    missing = [r for r in graded if kinds[id(r)] == "missing"]
+    troubled = [r for r in graded if kinds[id(r)] not in ("graded", "missing", "held")]
+    flagged = [r for r in graded if getattr(r, "review", None)]
     late, blocked, unmatched = [], [], []
     for assignment in assignments:
         for student in students:
@@ -65,18 +67,23 @@ def finish(course, report, assignments, students, *, seconds: float) -> tuple[li
             if lateness.late and found.files:
                 late.append(f"{student} {assignment}: {lateness.describe()}")
     sections = [
-        ("flagged", [f"{r.student} {r.assignment}: {r.status}" for r in flagged]),
+        ("flagged for review (copies: see the results and the class report)",
+         [f"{r.student} {r.assignment}: {len(r.review)} item(s)" for r in flagged]),
+        ("held: the score waits for you", [f"{r.student} {r.assignment}: {r.message}" for r in held]),
         ("missing", [f"{r.student} {r.assignment}: {r.message}" for r in missing]),
-        ("did not finish", [f"{r.student} {r.assignment}: {r.status} — {r.message}" for r in troubled]),
+        ("did not finish", [f"{r.student} {r.assignment}: {r.status}" for r in troubled]),
         ("late", late),
         ("errors (previous result kept)", [f"{s} {a}: {m}" for s, a, m in report.errors]),
         ("not graded: two notebooks for one (remove one and grade again)", blocked),
         ("files that match no notebook (not graded)", unmatched),
     ]
+    skipped = getattr(report, "skipped", [])
     head = (f"graded {len(graded)} submissions ({len(assignments)} assignments, {len(students)} students) "
-            f"in {seconds:.0f} s: {len(graded) - len(flagged) - len(missing) - len(troubled)} ran to the end, "
-            f"{len(flagged)} flagged, {len(missing)} missing, {len(late)} late, {len(report.errors)} errors, "
-            f"{len(blocked)} not graded")
+            f"in {seconds:.0f} s: {len(graded) - len(held) - len(missing) - len(troubled)} ran to the end, "
+            f"{len(flagged)} flagged for review, {len(held)} held, {len(missing)} missing, {len(late)} late, "
+            f"{len(report.errors)} errors, {len(blocked)} not graded"
+            + (f"; {len(skipped)} unchanged since their last grading (skipped; --regrade grades them)"
+               if skipped else ""))
     screen, log = [head], [head]
     for title, items in sections:
         if not items:
@@ -87,8 +94,14 @@ def finish(course, report, assignments, students, *, seconds: float) -> tuple[li
             screen.append(f"  ... {len(items) - SCREEN_ITEMS} more in the log")
         log.append(f"{title}: {len(items)}")
         log += [f"  {i}" for i in items]
+    if getattr(report, "interrupted", False):
+        screen.append("interrupted: the finished results are saved and in the gradebook; run the same command "
+                      "again to grade the rest (finished submissions are skipped)")
+        log.append(screen[-1])
     log.append("results:")
-    log += [f"  {r.student:24s} {r.assignment:28s} {r.score:6g}/{r.max_score:g}  {r.status}" for r in graded]
+    for r in graded:
+        score = "pending" if kinds[id(r)] == "held" else f"{r.score:g}/{r.max_score:g}"
+        log.append(f"  {r.student:24s} {r.assignment:32s} {score:>10s}  {r.status}")
     path = write_log(course, "grade", log)
     screen.append(f"log: {path}")
     return screen, blocked

@@ -19,6 +19,8 @@ Usage in a chapter's test module::
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +84,7 @@ def answer_namespace(path: Path) -> dict:
 def verdicts(spec, namespace: dict, cases: dict, part_ids=None) -> dict:
     """{part id: PartVerdict} of ``namespace``'s functions on ``cases`` (all parts, or ``part_ids``)."""
     plans = {p.id: p for p in spec.plans()}
-    return {pid: pipeline.judge_in_process(plans[pid], namespace, cases[pid]) for pid in (part_ids or plans)}
+    return {pid: pipeline.judge_in_process(spec, plans[pid], namespace, cases[pid]) for pid in (part_ids or plans)}
 
 
 # -- the checks every assignment must pass -------------------------------------------------------------
@@ -102,7 +104,7 @@ def assert_stubs_get_no_point(spec, hidden_cases: dict, released: Path) -> None:
 
 def assert_mutant_loses_its_part_only(spec, hidden_cases: dict, solution: dict, part_id: str, mutant: str, *,
                                       unchecked=(), callers_may_break=False, others_on_first_seed_only=False):
-    """The mutant scores 0 on its part (with its diagnosis) on every seed; the other parts keep theirs.
+    """The mutant scores 0 on its part on every seed and the feedback names it; the other parts keep theirs.
 
     ``unchecked``: parts that cannot see the mutant and are too slow to re-run for each one (they
     call no function but their own). ``callers_may_break``: a part that calls the mutated function
@@ -124,9 +126,7 @@ def assert_mutant_loses_its_part_only(spec, hidden_cases: dict, solution: dict, 
                                [part_id] + (others if i == 0 or not others_on_first_seed_only else []))
         v = results[part_id]
         assert v.points == 0, f"seed {seed}: mutant {mutant!r} of {part_id} was not caught: {v.messages}"
-        wanted = part.mutants[mutant].diagnosis
-        if wanted is not None:
-            assert wanted in v.diagnoses, f"seed {seed}: {mutant!r} diagnosed {v.diagnoses}, wanted {wanted}"
+        assert f"mutant:{mutant}" in v.diagnoses, f"seed {seed}: {mutant!r} was not named: {v.messages}"
         broken = {pid: r.status for pid, r in results.items() if pid != part_id and r.status != "passed"}
         assert not broken, f"seed {seed}: mutant {mutant!r} of {part_id} also broke {broken}"
 
@@ -141,3 +141,48 @@ def assert_sandboxed_check(course, source: Path, released: Path, points: float) 
     assert not solved.cell_errors, f"public tests or the experiment failed on the solution: {solved.cell_errors}"
     stub = check_notebook(course, released)
     assert stub.score == 0
+
+
+# -- bugs the catalogue does not hold --------------------------------------------------------------------
+@dataclass(frozen=True)
+class Bug:
+    """A plausible mistake written *after* the catalogue, to test the feedback on bugs nobody foresaw.
+
+    ``fn`` replaces the part's function (``fn_of`` replaces several functions at once, for two bugs
+    in two parts); ``may_name``: the catalogued mistakes the feedback may name for it because this
+    bug gives exactly their values (an empty set: the feedback must not name any)."""
+
+    part: str
+    description: str
+    fn: Callable | None = None
+    fn_of: dict = field(default_factory=dict)
+    may_name: frozenset = frozenset()
+
+
+def feedback_for(spec, hidden_cases: dict, solution: dict, bug: Bug):
+    """The part's verdict on the first seed with ``bug`` in place of the right function(s)."""
+    part = spec.part(bug.part)
+    namespace = {**solution, **({part.function: bug.fn} if bug.fn is not None else {}), **bug.fn_of}
+    cases = next(iter(hidden_cases.values()))
+    with np.errstate(all="ignore"):
+        return verdicts(spec, namespace, cases, [bug.part])[bug.part]
+
+
+def outcome(verdict, bug: Bug) -> str:
+    """'named' (a catalogued mistake it may be named as), 'unknown' (honestly: no specific cause, or a
+    provable fact), or 'wrongly named'."""
+    named = {d.split(":", 1)[1] for d in verdict.diagnoses if d.startswith("mutant:")}
+    if named - set(bug.may_name):
+        return "wrongly named"
+    return "named" if named else "unknown"
+
+
+def assert_uncatalogued_bugs_are_never_wrongly_named(spec, hidden_cases: dict, solution: dict, bugs) -> None:
+    assert len(bugs) >= 3, "write at least three bugs the catalogue does not hold"
+    assert any(len(b.fn_of) + (b.fn is not None) >= 2 or "two bugs" in b.description for b in bugs), \
+        "one of them should be two bugs at once"
+    for bug in bugs:
+        assert not (set(bug.may_name) - set(spec.part(bug.part).mutants)), bug
+        v = feedback_for(spec, hidden_cases, solution, bug)
+        assert v.points == 0, f"{bug.description}: not caught ({v.messages})"
+        assert outcome(v, bug) != "wrongly named", f"{bug.description}: {v.diagnoses} {v.messages}"

@@ -1,6 +1,7 @@
-"""The autograder's trusted core, in-process: restoring cells, static checks, judging, diagnosis, safe loading.
+"""The autograder's trusted core, in-process: restoring cells, analysing code, judging, explaining, safe loading.
 
-End-to-end runs through the real sandbox live in test_autograder_e2e.py (slow).
+The sealed job itself is tested in test_autograder_sandbox.py; whole classes through the real CLI in
+test_autograder_e2e.py (slow).
 """
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures"))
 
 import agtools  # noqa: E402
-from autograder import compare, harness, notebooks, pipeline, references, sandbox, static_checks  # noqa: E402
-from autograder.compare import CaseData, CaseOutput  # noqa: E402
+from autograder import analysis, compare, jobs, notebooks, pipeline, references, rounds, sandbox  # noqa: E402
+from autograder.compare import CaseData, CaseOutput, MutantOutcome, check_output  # noqa: E402
+from autograder.inside import harness  # noqa: E402
+from autograder.status import Status, most_serious  # noqa: E402
 from autograder.course import Course  # noqa: E402
 from autograder.spec import Mutant, Part, SpecError, load_spec  # noqa: E402
 
@@ -139,52 +142,48 @@ def test_oversized_submissions_are_unreadable():
         notebooks.read_submission(b" " * 2048, max_bytes=1024)
 
 
-# -- static checks ---------------------------------------------------------------------------
-def student_cells(*sources):
-    return [notebooks.Cell("code", s, origin="student", index=i) for i, s in enumerate(sources)]
+def test_restore_recognises_instructor_cells_by_their_text_when_the_metadata_is_lost():
+    nb = agtools.filled()
+    for cell in nb["cells"]:
+        cell["metadata"] = {}
+    restored = restore(nb)
+    assert restored.anchored
+    assert [c.part for c in restored.cells if c.part] == list(agtools.TEST_IDS)
+    assert sum(c.origin == "student" for c in restored.cells if c.cell_type == "code") == len(agtools.SOLUTION_IDS)
+    assert any("metadata was lost" in n for n in restored.notes)
 
 
-def flags_of(plans, *sources):
-    return {(f.part, f.reason.split(" (")[0]) for f in static_checks.check_cells(student_cells(*sources),
-                                                                              list(plans.values()))}
+def test_a_notebook_with_nothing_of_the_assignment_is_not_anchored():
+    nb = {"cells": [{"cell_type": "code", "source": "x = 1", "metadata": {}}]}
+    assert not restore(nb).anchored
 
 
-def test_torch_inside_a_graded_function_flags_that_part_only(plans):
-    flags = flags_of(plans, "def relu_forward(x):\n    import torch\n    return torch.relu(torch.tensor(x)).numpy(), x")
-    assert {p for p, _ in flags} == {"relu_forward"}
+# -- analysing the student's code --------------------------------------------------------------
+def test_analysis_rewrites_magics_and_lists_imports_and_functions():
+    cells = analysis.analyse(["%matplotlib inline\nimport mlp_lib.layers as L\nfrom numpy import linalg\n"
+                              "def f(x):\n    return g(x) + h(1)\n!pip install torch", "def broken(:\n"])
+    first, second = cells
+    assert "get_ipython().run_line_magic('matplotlib', 'inline')" in first.source
+    assert "get_ipython().system('pip install torch')" in first.source
+    assert first.imports == ["mlp_lib.layers", "numpy"]
+    assert first.functions["f"]["calls"] == ["g", "h"] and first.functions["f"]["source"].startswith("def f(x):")
+    assert second.syntax_error is not None and not second.functions
 
 
-def test_torch_anywhere_else_in_the_answers_flags_every_part(plans):
-    for code in ("import torch", "from torch.nn import functional as F", "t = __import__('torch')",
-                 "import importlib\nm = importlib.import_module('jax.numpy')", "import tensorflow as tf"):
-        flags = flags_of(plans, code)
-        assert {p for p, _ in flags} == {static_checks.ALL_PARTS}, code
+def test_code_the_grader_cannot_analyse_within_its_limits_fails_closed():
+    long_sum = "x = " + "+".join(["1"] * 4000)             # ast.parse recurses once per term
+    with pytest.raises(analysis.AnalysisFailed, match="could not be parsed"):
+        analysis.analyse([long_sum])
+    with pytest.raises(analysis.AnalysisFailed, match="at most"):
+        analysis.analyse(["x = 1\n" * 80_000])
+    escapes = "!ls\n" * 500 + "y = '" + "x" * 120_000 + "'"
+    with pytest.raises(analysis.AnalysisFailed):
+        analysis.analyse([escapes], seconds=1.0)
 
 
-def test_mlp_libs_own_implementation_is_flagged_for_its_part(plans):
-    cases = {
-        "from mlp_lib.layers import relu_forward": {"relu_forward"},
-        "from mlp_lib.layers import relu_forward as mine\ndef relu_forward(x):\n    return mine(x)": {"relu_forward"},
-        "import mlp_lib.layers as L\ndef softmax(x):\n    return L.softmax(x)": {"softmax"},
-        "import mlp_lib\ndef affine_forward(x, W, b):\n    return mlp_lib.layers.linear_forward(x, W, b)": {"affine_forward"},
-        "from mlp_lib import layers\nf = layers.affine_backward": {"affine_backward"},
-        "from mlp_lib.layers import *": {static_checks.ALL_PARTS},
-    }
-    for code, expected in cases.items():
-        assert {p for p, _ in flags_of(plans, code)} == expected, code
-
-
-def test_numpy_answers_and_other_mlp_lib_helpers_are_not_flagged(plans):
-    code = [agtools.solution_code(g) for g in agtools.SOLUTION_IDS]
-    code.append("from mlp_lib.gradcheck import rel_error\nimport numpy as np\n%time x = 1\n!echo hi")
-    assert static_checks.check_cells(student_cells(*code), list(plans.values())) == []
-
-
-def test_runtime_reports_flag_torch_imports_and_library_functions(plans):
-    outs = {"relu_forward": sandbox.PartOutputs(modules={"relu_forward": "mlp_lib.layers"}),
-            "softmax": sandbox.PartOutputs(modules={"softmax": "__main__"})}
-    flags = static_checks.runtime_flags(outs, list(plans.values()), ["torch"])
-    assert {f.part for f in flags} == {static_checks.ALL_PARTS, "relu_forward"}
+def test_code_python_itself_rejects_is_a_syntax_error_not_a_failure():
+    (cell,) = analysis.analyse(["x = " + "(" * 500 + ")" * 500])
+    assert "too many nested parentheses" in cell.syntax_error
 
 
 # -- the kernel-side harness --------------------------------------------------------------------
@@ -201,9 +200,17 @@ class LyingArray:
 
 
 def test_harness_refuses_objects_that_are_not_numeric_arrays():
-    for value in (AlwaysEqual(), LyingArray(), "text", [AlwaysEqual()]):
+    for value in (AlwaysEqual(), LyingArray(), [AlwaysEqual()]):
         outputs, error, _ = harness.call_case(lambda x: value, {"x": np.ones(2)}, ["out"])
         assert outputs == {} and "must be a numeric array" in error
+
+
+def test_a_string_where_a_number_is_expected_is_judged_wrong_by_its_dtype():
+    outputs, error, _ = harness.call_case(lambda x: "text", {"x": np.ones(2)}, ["out"])
+    assert error is None and outputs["out"].dtype.kind == "U"
+    case = CaseData(inputs={"x": np.ones(2)}, expected={"out": np.ones(2)})
+    message, _ = check_output("out", case, CaseOutput(outputs=outputs), rtol=1e-7, atol=0.0)
+    assert message == "out: dtype <U4, expected a float array"
 
 
 def test_harness_reports_exceptions_and_wrong_tuples_as_messages():
@@ -234,15 +241,56 @@ def test_harness_warnings_never_fail_a_correct_answer():
 
 
 def test_record_is_a_no_op_outside_a_grading_run():
-    assert harness._JOB is None
+    assert harness.JOB is None
     assert harness.record("softmax", lambda x: x) is None
+
+
+def test_inputs_are_mapped_read_only_and_cannot_be_made_writable(tmp_path, rng):
+    x = rng.standard_normal((3, 4))
+    np.save(tmp_path / "x.npy", x)
+    view = harness.read_only_array(str(tmp_path / "x.npy"))
+    assert np.array_equal(view, x) and not view.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        view[0, 0] = 1.0
+    with pytest.raises(ValueError):
+        view.setflags(write=True)
+    _, error, _ = harness.call_case(lambda x: x.__imul__(2), {"x": view}, ["out"])
+    assert "read-only" in error
+
+
+def test_scalar_and_string_options_reach_the_function_as_python_values(tmp_path):
+    part = {"function": "f", "outputs": ["out"], "inputs": ["x", "p", "mode", "training"], "n_cases": 1,
+            "call_name": None, "writable_inputs": False, "new_arrays": False}
+    for name, value in {"x": np.ones(2), "p": np.asarray(0.5), "mode": np.asarray("tanh"),
+                        "training": np.asarray(True)}.items():
+        np.save(tmp_path / harness.input_file("p1", 0, name), value)
+    args = harness.Job(str(tmp_path), str(tmp_path), {"p1": part}, {}).load_inputs("p1", 0)
+    assert type(args["p"]) is float and args["mode"] == "tanh" and args["training"] is True
+    assert isinstance(args["x"], np.ndarray) and not args["x"].flags.writeable
+
+
+def test_returning_an_input_where_a_new_array_is_asked_for_is_an_error():
+    part = {"function": "f", "new_arrays": True}
+    fn = harness.make_caller(part, {"f": lambda x: x}, {})
+    x = np.ones(3)
+    _, error, _ = harness.call_case(fn, {"x": x}, ["out"])
+    assert "returned its input array" in error
+    fn = harness.make_caller(part, {"f": lambda x: x.copy()}, {})
+    assert harness.call_case(fn, {"x": x}, ["out"])[1] is None
+
+
+def test_adapters_may_share_a_helper_module_sent_as_source():
+    helpers = {"adapters": "import numpy as np\ndef twice(student, x):\n    return 2 * student.f(x)\n"}
+    adapters = harness.load_adapters(helpers, {"p__twice": "module:adapters:twice"})
+    fn = harness.make_caller({"function": "f", "call_name": "p__twice"}, {"f": lambda x: x + 1}, adapters)
+    assert harness.call_case(fn, {"x": np.ones(2)}, ["out"])[0]["out"].tolist() == [4.0, 4.0]
 
 
 # -- judging and diagnosis ------------------------------------------------------------------------
 def test_solution_scores_every_part_in_process(spec, plans, hidden):
     ns = solution_namespace()
     for pid, plan in plans.items():
-        verdict = pipeline.judge_in_process(plan, ns, hidden[pid].cases)
+        verdict = pipeline.judge_in_process(spec, plan, ns, hidden[pid].cases)
         assert (verdict.status, verdict.points) == ("passed", agtools.POINTS[pid]), verdict.messages
 
 
@@ -253,17 +301,21 @@ def solution_namespace():
     return ns
 
 
-def case_of(expected, inputs=None, alternatives=None):
+class Plan:
+    id, points, function, graded_outputs, rtol, atol, pure, stable = "p", 1.0, "f", ("out",), 1e-7, 1e-10, True, False
+
+    def __init__(self, **changes):
+        self.__dict__.update(changes)
+
+
+def case_of(expected, inputs=None, alternatives=None, mutants=None):
     inputs = inputs if inputs is not None else {"x": np.ones((expected.shape[0] if expected.ndim else 1, 2))}
-    return CaseData(inputs=inputs, expected={"out": expected}, alternatives=alternatives or {})
+    return CaseData(inputs=inputs, expected={"out": expected}, alternatives=alternatives or {}, mutants=mutants or {})
 
 
-def judge_one(expected, got, *, inputs=None, pure=False, inputs_after=None):
-    plan = type("Plan", (), {"id": "p", "points": 1.0, "function": "f", "graded_outputs": ("out",),
-                             "rtol": 1e-7, "atol": 1e-10, "pure": pure})()
-    case = case_of(expected, inputs)
-    out = CaseOutput(outputs={"out": got}, inputs_after=inputs_after or dict(case.inputs))
-    return compare.judge_part(plan, [case], [out])
+def judge_one(expected, got, *, inputs=None, alternatives=None, **plan):
+    case = case_of(expected, inputs, alternatives)
+    return compare.judge_part(Plan(**plan), [case], [CaseOutput(outputs={"out": got})])
 
 
 def test_outputs_must_have_the_exact_shape_and_a_float_dtype(rng):
@@ -277,11 +329,16 @@ def test_outputs_must_have_the_exact_shape_and_a_float_dtype(rng):
     assert v.points == 0 and "(1, 4, 3)" in v.messages[0]
 
 
-def test_tolerance_is_relative_and_tight(rng):
+def test_the_message_states_the_tolerance_test_and_how_far_outside_it_the_answer_is(rng):
     expected = rng.standard_normal((5, 5))
     assert judge_one(expected, expected * (1 + 1e-9)).status == "passed"
-    v = judge_one(expected, expected * (1 + 1e-5))
-    assert v.status == "failed" and "max rel error" in v.messages[0]
+    got = expected.copy()
+    got[2, 3] += 1e-3
+    v = judge_one(expected, got)
+    assert v.status == "failed" and v.diagnoses == ["unknown"]
+    text = v.messages[0]
+    assert "No specific cause was found" in text and "at index (2, 3)" in text
+    assert "|yours - expected| <= 1e-10 + 1e-07·|expected|" in text and "times what the tolerance allows" in text
 
 
 def test_messages_never_contain_expected_values(rng):
@@ -292,35 +349,134 @@ def test_messages_never_contain_expected_values(rng):
         assert f"{value:.3f}" not in text and repr(float(value))[:8] not in text
 
 
-@pytest.mark.parametrize("transform, code", [
-    (lambda e, x: e.T.copy(), "transposed"),
-    (lambda e, x: -e, "sign_flip"),
-    (lambda e, x: e * e.shape[0], "extra_factor_n"),
-    (lambda e, x: e / e.shape[0], "missing_factor_n"),
-    (lambda e, x: 3.5 * e, "scaled"),
-    (lambda e, x: e - np.arange(e.shape[1]), "missing_bias"),
-    (lambda e, x: np.where(np.abs(e) > 1, np.inf, e), "unstable"),
+@pytest.mark.parametrize("transform, code, words", [
+    (lambda e, x: e.T.copy(), "transposed", "is the transpose"),
+    (lambda e, x: -e, "sign_flip", "opposite sign"),
+    (lambda e, x: e * e.shape[0], "extra_factor_n", "N times the expected result"),
+    (lambda e, x: e / e.shape[0], "missing_factor_n", "divided by N"),
+    (lambda e, x: 3.5 * e, "scaled", "times 3.5"),
+    (lambda e, x: e - np.arange(e.shape[1]), "row_offset", "same row vector in every row"),
+    (lambda e, x: np.where(np.abs(e) > 1, np.inf, e), "unstable", "NaN or inf"),
 ])
-def test_diagnosis_names_the_transform_that_explains_the_output(rng, transform, code):
-    expected = rng.standard_normal((5, 3)) * 2
+def test_a_property_that_provably_holds_is_stated_as_a_fact(rng, transform, code, words):
+    expected = rng.standard_normal((5, 5)) * 2
     x = rng.standard_normal((5, 2))
     v = judge_one(expected, transform(expected, x), inputs={"x": x})
     assert v.points == 0 and v.diagnoses == [code], v.messages
-    assert "Likely cause" in v.messages[0]
+    assert words in v.messages[0]
 
 
-def test_diagnosis_of_a_reduction_over_the_other_axis(rng):
+def test_a_constant_factor_is_named_only_when_it_is_the_same_in_every_case(rng):
+    cases = [case_of(rng.standard_normal((4, 3))) for _ in range(2)]
+    got = [CaseOutput(outputs={"out": 2.0 * cases[0].expected["out"]}),
+           CaseOutput(outputs={"out": 3.0 * cases[1].expected["out"]})]
+    v = compare.judge_part(Plan(), cases, got)
+    assert v.diagnoses == ["unknown"] and "No specific cause" in " ".join(v.messages)
+
+
+def test_n_times_too_large_is_recognised_with_a_different_batch_size_in_each_case(rng):
+    cases = [case_of(rng.standard_normal((n, 3)), inputs={"x": rng.standard_normal((n, 2))}) for n in (4, 6)]
+    got = [CaseOutput(outputs={"out": c.expected["out"] * c.expected["out"].shape[0]}) for c in cases]
+    assert compare.judge_part(Plan(), cases, got).diagnoses == ["extra_factor_n"]
+
+
+def test_the_other_axis_is_named_when_the_reference_along_it_matches(rng):
     x = rng.standard_normal((6, 3))
-    v = judge_one(x.sum(axis=0), x.sum(axis=1), inputs={"x": x})
+    v = judge_one(x.sum(axis=0), x.sum(axis=1), inputs={"x": x}, alternatives={"wrong_axis": {"out": x.sum(axis=1)}})
     assert v.diagnoses == ["wrong_axis"]
 
 
-def test_in_place_modification_of_an_input_costs_the_part(rng):
-    x = rng.standard_normal((3, 2))
-    x[0, 0] = -1.0
-    mutated = {"x": np.maximum(x, 0)}
-    v = judge_one(np.maximum(x, 0), np.maximum(x, 0), inputs={"x": x}, pure=True, inputs_after=mutated)
-    assert v.points == 0 and v.diagnoses == ["mutated_input"] and "input x" in v.messages[0]
+def test_where_it_differs_is_described_by_the_inputs(rng):
+    x = rng.standard_normal((4, 5))
+    x[1, 2] = x[3, 0] = 0.0
+    expected = np.maximum(x, 0)
+    got = np.where(x == 0, 0.5, expected)           # a wrong value exactly at x == 0
+    v = judge_one(expected, got, inputs={"x": x})
+    assert "it differs exactly where x == 0" in v.messages[0]
+    got = expected.copy()
+    got[-1] += 1.0
+    assert "only the last row differs" in judge_one(expected, got, inputs={"x": x}).messages[0]
+
+
+def test_an_in_place_write_on_the_read_only_inputs_is_explained(rng):
+    case = case_of(rng.standard_normal((3, 2)))
+    out = CaseOutput(error="raised ValueError: assignment destination is read-only")
+    v = compare.judge_part(Plan(), [case], [out])
+    assert v.points == 0 and v.diagnoses == ["mutated_input"] and "read-only" in " ".join(v.messages)
+
+
+def test_an_overflow_warning_fails_a_part_whose_statement_asks_for_stability(rng):
+    case = case_of(rng.standard_normal(3))
+    out = CaseOutput(outputs={"out": case.expected["out"]}, warnings=["RuntimeWarning: overflow encountered in exp"])
+    assert compare.judge_part(Plan(), [case], [out]).status == "passed"
+    v = compare.judge_part(Plan(stable=True), [case], [out])
+    assert v.points == 0 and v.diagnoses == ["warning"] and "overflow" in " ".join(v.messages)
+
+
+# -- known mistakes --------------------------------------------------------------------------------
+def catalogue_cases(rng, mistakes: dict, n=3):
+    cases = []
+    for _ in range(n):
+        x = rng.standard_normal((4, 3))
+        outcomes = {name: MutantOutcome(outputs={"out": fn(x)}) for name, fn in mistakes.items()}
+        cases.append(CaseData(inputs={"x": x}, expected={"out": np.tanh(x)}, mutants=outcomes))
+    return cases
+
+
+MISTAKES = {"no square": lambda x: 1 - np.tanh(x), "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
+            "sigmoid again": lambda x: np.exp(x) / (1 + np.exp(x))}
+FEEDBACK = {"no square": ("the square is missing", "ch03-local-gradients"),
+            "sigmoid": ("this is the sigmoid", None), "sigmoid again": ("this is the sigmoid", None)}
+
+
+def test_a_known_mistake_is_named_in_the_students_words(rng):
+    cases = catalogue_cases(rng, MISTAKES)
+    got = [CaseOutput(outputs={"out": 1 - np.tanh(c.inputs["x"])}) for c in cases]
+    v = compare.judge_part(Plan(), cases, got, catalogue=FEEDBACK)
+    assert v.diagnoses == ["mutant:no square"] and "known mistake: the square is missing" in v.messages[0]
+    assert v.book == ["ch03-local-gradients"]
+
+
+def test_mistakes_giving_the_same_values_are_named_together_plainly(rng):
+    cases = catalogue_cases(rng, MISTAKES)
+    got = [CaseOutput(outputs={"out": 0.5 * (1 + np.tanh(c.inputs["x"] / 2))}) for c in cases]   # the sigmoid
+    v = compare.judge_part(Plan(), cases, got, catalogue=FEEDBACK)
+    assert set(v.diagnoses) == {"mutant:sigmoid", "mutant:sigmoid again"}
+    assert v.messages[0].count("this is the sigmoid") == 1
+
+
+def test_a_mistake_that_explains_only_some_cases_is_said_to_do_so(rng):
+    cases = catalogue_cases(rng, MISTAKES)
+    got = [CaseOutput(outputs={"out": 1 - np.tanh(c.inputs["x"]) if i == 0 else 7 * c.inputs["x"]})
+           for i, c in enumerate(cases)]
+    v = compare.judge_part(Plan(), cases, got, catalogue=FEEDBACK)
+    assert "partly:no square" in v.diagnoses and "In 1 of the 3 failing" in v.messages[0]
+
+
+def test_two_mistakes_at_once_are_named_output_by_output(rng):
+    plan = Plan(graded_outputs=("a", "b"))
+    cases, got = [], []
+    for _ in range(3):
+        x = rng.standard_normal((4, 3))
+        want = {"a": x.sum(0), "b": x.mean(0)}
+        mutants = {"a twice": MutantOutcome(outputs={"a": 2 * x.sum(0), "b": x.mean(0)}),
+                   "b negated": MutantOutcome(outputs={"a": x.sum(0), "b": -x.mean(0)})}
+        cases.append(CaseData(inputs={"x": x}, expected=want, mutants=mutants))
+        got.append(CaseOutput(outputs={"a": 2 * x.sum(0), "b": -x.mean(0)}))
+    v = compare.judge_part(plan, cases, got, catalogue={"a twice": ("a is doubled", None),
+                                                        "b negated": ("b has the wrong sign", None)})
+    text = " ".join(v.messages)
+    assert "For a, this is a known mistake: a is doubled" in text and "For b, this is a known mistake: b has" in text
+    assert set(v.diagnoses) == {"mutant:a twice", "mutant:b negated"}
+
+
+def test_right_and_wrong_outputs_are_told_apart(rng):
+    plan = Plan(graded_outputs=("dx", "dW", "db"))
+    x = rng.standard_normal((4, 3))
+    want = {"dx": x, "dW": x.T @ x, "db": x.sum(0)}
+    got = {**want, "db": x.mean(0)}
+    v = compare.judge_part(plan, [CaseData(inputs={"x": x}, expected=want)], [CaseOutput(outputs=got)])
+    assert v.messages[0] == "dx and dW are right; db is not."
 
 
 def test_a_part_without_outputs_scores_zero_with_a_message(plans, hidden):
@@ -354,7 +510,7 @@ def test_read_npy_refuses_pickles_symlinks_fifos_and_oversized_files(outdir, rng
     os.symlink(path / "real.npy", path / "link.npy")
     os.mkfifo(path / "fifo.npy")
     np.save(path / "big.npy", np.ones(1000))
-    assert "not a plain numeric dtype" in sandbox.read_npy(fd, "obj.npy", None, 1 << 20)[1]
+    assert "not a plain numeric or string dtype" in sandbox.read_npy(fd, "obj.npy", None, 1 << 20)[1]
     assert "unreadable" in sandbox.read_npy(fd, "link.npy", None, 1 << 20)[1]
     assert "not a regular file" in sandbox.read_npy(fd, "fifo.npy", None, 1 << 20)[1]
     assert "too large" in sandbox.read_npy(fd, "big.npy", None, 1000)[1]
@@ -368,8 +524,8 @@ def test_read_npy_refuses_files_not_written_by_the_sandbox_user(outdir):
     np.save(path / "mine.npy", np.ones(2))
     os.chown(path / "mine.npy", 65299, 65299)
     np.save(path / "roots.npy", np.ones(2))
-    assert sandbox.read_npy(fd, "mine.npy", (65299, 65299), 1 << 20)[1] is None
-    assert "not written by" in sandbox.read_npy(fd, "roots.npy", (65299, 65299), 1 << 20)[1]
+    assert sandbox.read_npy(fd, "mine.npy", 65299, 1 << 20)[1] is None
+    assert "not written by" in sandbox.read_npy(fd, "roots.npy", 65299, 1 << 20)[1]
 
 
 # -- specs, seeds and references -----------------------------------------------------------------------
@@ -396,8 +552,8 @@ def test_references_are_float64_and_match_a_direct_torch_computation(spec, hidde
 
 def test_stored_references_round_trip_and_go_stale_when_the_spec_changes(course, spec, hidden, monkeypatch):
     monkeypatch.setenv("AUTOGRADER_SECRET", "c0ffee")
-    seed = course.secret()
-    references.store(course, spec, references.compute(spec, seed, "cpu"), seed=seed, device="cpu")
+    seed = rounds.hidden_seed(course)
+    references.store(course, spec, references.compute(spec, seed, "cpu"), seed=seed, device="cpu", round_id="1")
     assert stat.S_IMODE(os.stat(course.references_dir / f"{spec.name}.npz").st_mode) == 0o600
     assert stat.S_IMODE(os.stat(course.references_dir).st_mode) == 0o700
     loaded, why = references.load(course, spec, seed)
@@ -407,11 +563,60 @@ def test_stored_references_round_trip_and_go_stale_when_the_spec_changes(course,
         for a, b in zip(loaded[pid].cases, fresh[pid].cases):
             for name in a.expected:
                 np.testing.assert_array_equal(a.expected[name], b.expected[name])
+            assert a.mutants.keys() == b.mutants.keys()
+            for mutant, outcome in a.mutants.items():
+                assert outcome.error == b.mutants[mutant].error
+                for name, arr in outcome.outputs.items():
+                    np.testing.assert_array_equal(arr, b.mutants[mutant].outputs[name])
     meta = json.loads((course.references_dir / f"{spec.name}.json").read_text())
     assert meta["device"] == "cpu" and meta["dtype"] == "float64" and "torch_version" in meta
     assert references.load(course, spec, seed + 1)[0] is None
     changed = type(spec)(**{**spec.__dict__, "fingerprint": "different"})
     assert references.load(course, changed, seed)[1].startswith("the grading spec changed")
+    npz = course.references_dir / f"{spec.name}.npz"
+    npz.write_bytes(npz.read_bytes()[:100])                  # a truncated file is recomputed, not fatal
+    assert references.load(course, spec, seed) == (None, "the stored references are unreadable (BadZipFile)")
+
+
+def test_hidden_cases_change_with_each_grading_round_and_stay_within_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTOGRADER_SECRET", "abc")
+    c = agtools.make_course(tmp_path / "c")
+    first = rounds.hidden_seed(c)
+    assert rounds.current(c) == "1" and rounds.hidden_seed(c) == first
+    entry = rounds.start_new(c, "resubmission window")
+    assert entry["id"] == "2" and rounds.current(c) == "2"
+    assert rounds.hidden_seed(c) != first and rounds.hidden_seed(c, "1") == first
+    assert stat.S_IMODE(os.stat(c.private_dir / "rounds.json").st_mode) == 0o600
+
+
+def test_statuses_are_values_and_an_assignment_shows_its_most_serious_notebook():
+    assert str(Status("timeout", "cell 3 ran past 60 s")) == "timeout: cell 3 ran past 60 s"
+    worst = most_serious([Status("graded"), Status("held", "could not analyse"), Status("crashed", "x")],
+                         labels=["a", "b", "c"])
+    assert worst == Status("held", "b: could not analyse") and worst.pending
+    with pytest.raises(ValueError):
+        Status("flagged")
+
+
+def test_a_submission_must_be_a_plain_file_not_a_link(tmp_path):
+    base = tmp_path / "submitted"
+    (base / "ann" / "a1").mkdir(parents=True)
+    real = base / "ann" / "a1" / "nb.ipynb"
+    real.write_text("{}")
+    assert jobs.read_plain_file(real, base, 100) == b"{}"
+    assert jobs.read_plain_file(base / "ann" / "a1" / "absent.ipynb", base, 100) is None
+    (base / "bob").mkdir()
+    os.symlink(base / "ann" / "a1", base / "bob" / "a1")                      # a linked assignment folder
+    with pytest.raises(jobs.NotAFile, match="symbolic link"):
+        jobs.read_plain_file(base / "bob" / "a1" / "nb.ipynb", base, 100)
+    (base / "cy" / "a1").mkdir(parents=True)
+    os.link(real, base / "cy" / "a1" / "nb.ipynb")                            # a hard link to someone's file
+    with pytest.raises(jobs.NotAFile, match="hard link"):
+        jobs.read_plain_file(base / "cy" / "a1" / "nb.ipynb", base, 100)
+    (base / "dee" / "a1").mkdir(parents=True)
+    os.mkfifo(base / "dee" / "a1" / "nb.ipynb")
+    with pytest.raises(jobs.NotAFile, match="not a regular file"):
+        jobs.read_plain_file(base / "dee" / "a1" / "nb.ipynb", base, 100)
 
 
 @pytest.mark.gpu
@@ -441,7 +646,7 @@ def test_part_definitions_are_validated():
     Part(**ok)
     for bad in ({"id": "has space"}, {"points": 0}, {"function": "not-ident"}, {"outputs": ()},
                 {"outputs": ("_",)}, {"outputs": ("a", "a")}, {"rtol": 0}, {"call": lambda student: 1},
-                {"forbid": ("nodots",)}):
+                {"forbid": ("nodots",)}, {"allow": ("numpy.linalg",)}):
         with pytest.raises((ValueError, TypeError)):
             Part(**{**ok, **bad})
     with pytest.raises(ValueError):
@@ -459,15 +664,14 @@ def test_a_spec_must_match_its_source_notebook(tmp_path):
         load_spec(c, agtools.ASSIGNMENT)
 
 
-def test_a_sandbox_that_cannot_start_is_a_grader_side_error(spec, plans, hidden, monkeypatch):
+def test_a_sandbox_that_cannot_start_is_a_grader_side_error(monkeypatch):
     """No student code ran: the student must not be charged (the batch keeps the previous result)."""
     from autograder.limits import Limits
 
-    monkeypatch.setattr(sandbox, "_rlimits", lambda limits, ident: {"RLIMIT_NO_SUCH_LIMIT": 1})
-    cells = notebooks.restore(source_cells(), agtools.filled()["cells"], set(agtools.TEST_IDS)).cells
-    ids = list(plans)
+    monkeypatch.setattr(sandbox, "_rlimits", lambda limits, sealed: {"RLIMIT_NO_SUCH_LIMIT": 1})
+    recording = sandbox.Recording(cells=[{"source": "x = 1", "kind": "student", "part": None, "label": "cell 1"}])
     with pytest.raises(sandbox.SandboxError, match="no student code ran"):
-        sandbox.run_notebook(cells, [plans[i] for i in ids], {i: hidden[i].inputs for i in ids}, Limits())
+        sandbox.run(recording, Limits(), sealed=jobs.sealed_by_default())
 
 
 def test_a_list_of_arrays_travels_as_one_flat_vector_and_comes_back_checked():

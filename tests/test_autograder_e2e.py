@@ -70,29 +70,29 @@ def graded_class(world_readable_tmp):
 def test_solution_scores_everything_release_nothing_partial_exactly_its_parts(graded_class):
     course = graded_class
     good, pts = scores(course, "good")
-    assert (good.status, good.score, good.max_score) == ("graded", FULL, FULL) and pts == POINTS
+    assert (good.status.kind, good.score, good.max_score) == ("graded", FULL, FULL) and pts == POINTS
     blank_result, pts = scores(course, "blank")
-    assert (blank_result.status, blank_result.score) == ("graded", 0.0)
+    assert (blank_result.status.kind, blank_result.score) == ("graded", 0.0)
     partial, pts = scores(course, "partial")
     assert partial.score == FULL - POINTS["relu_forward"] - POINTS["softmax"]
     assert pts["relu_forward"] == 0 and pts["softmax"] == 0 and pts["affine_backward"] == POINTS["affine_backward"]
     softmax = partial.notebooks["affine"].parts["softmax"]
-    assert "wrong_axis" in softmax.diagnoses or "unstable" in softmax.diagnoses, softmax.messages
+    assert "partly:normalised over the batch" in softmax.diagnoses, softmax.messages
 
 
 def test_empty_folders_are_missing_not_dropped(graded_class):
     result, pts = scores(graded_class, "empty")
-    assert result.status == "missing" and result.score == 0
+    assert result.status.kind == "missing" and result.score == 0
 
 
 def test_a_renamed_notebook_is_found_by_its_cells_and_graded(graded_class):
     result, pts = scores(graded_class, "renamed")
-    assert (result.status, result.score) == ("graded", FULL) and pts == POINTS
+    assert (result.status.kind, result.score) == ("graded", FULL) and pts == POINTS
 
 
 def test_an_unknown_student_is_an_error_not_a_phantom(graded_class, capsys):
     assert cli(graded_class, "grade", "--student", "nosuch.student", "--no-progress") == 2
-    assert "unknown student 'nosuch.student'" in capsys.readouterr().err
+    assert "no student 'nosuch.student'" in capsys.readouterr().err
     assert not graded_class.submission_dir("nosuch.student", ASSIGNMENT).exists()
     assert "nosuch.student" not in graded_class.students()
 
@@ -120,7 +120,7 @@ def test_grades_are_in_nbgraders_gradebook(graded_class):
 def test_feedback_explains_lost_points_without_hidden_tests_or_reference_values(graded_class):
     assert cli(graded_class, "feedback") == 0
     page = (graded_class.feedback_dir / "partial" / ASSIGNMENT / "affine.html").read_text()
-    assert "softmax" in page and "Likely cause" in page and "max abs error" in page
+    assert "softmax" in page and "known mistake" in page and "relu_forward" in page
     source = json.loads((graded_class.source_dir / ASSIGNMENT / "affine.ipynb").read_text())
     for cell in source["cells"]:
         for line in agtools.text(cell).split("\n"):
@@ -140,6 +140,9 @@ def test_regrading_is_idempotent_and_a_failed_regrade_keeps_earlier_results(grad
     course = graded_class
     before = {s: course.result_path(s, ASSIGNMENT).read_bytes() for s in ("good", "partial")}
     assert cli(course, "grade", "--student", "good", "--student", "partial", "--workers", "1", "--no-progress") == 0
+    assert {s: course.result_path(s, ASSIGNMENT).read_bytes() for s in before} == before     # unchanged: skipped
+    assert cli(course, "grade", "--student", "good", "--student", "partial", "--workers", "1", "--no-progress",
+               "--regrade") == 0
     for s in before:
         old, new = (json.loads(x) for x in (before[s], course.result_path(s, ASSIGNMENT).read_bytes()))
         assert (old["score"], old["status"]) == (new["score"], new["status"])
@@ -150,8 +153,9 @@ def test_regrading_is_idempotent_and_a_failed_regrade_keeps_earlier_results(grad
     def broken(*args, **kwargs):
         raise sandbox.SandboxError("simulated grader-side failure")
 
-    monkeypatch.setattr(sandbox, "run_notebook", broken)
-    assert cli(course, "grade", "--student", "good", "--student", "partial", "--workers", "1", "--no-progress") == 2
+    monkeypatch.setattr(sandbox, "run", broken)
+    assert cli(course, "grade", "--student", "good", "--student", "partial", "--workers", "1", "--no-progress",
+               "--regrade") == 2
     for s in kept:
         assert course.result_path(s, ASSIGNMENT).read_bytes() == kept[s]
     assert gradebook.auto_scores(course, ASSIGNMENT, "good") == POINTS
@@ -164,7 +168,7 @@ def test_self_check_runs_public_cases(graded_class, capsys):
     assert "public cases" in out and "ok softmax" in out
     release = graded_class.release_dir / ASSIGNMENT / "affine.ipynb"
     assert cli(graded_class, "check", str(release)) == 1
-    assert "public tests in softmax failed: NotImplementedError" in capsys.readouterr().out
+    assert "public tests in code cell 7 (softmax) failed: NotImplementedError" in capsys.readouterr().out
 
 
 def test_self_check_recognises_a_renamed_copy_by_its_graded_cells(graded_class, tmp_path, capsys):
@@ -179,7 +183,7 @@ def test_self_check_recognises_a_renamed_copy_by_its_graded_cells(graded_class, 
     (["check", "{tmp}/bad.ipynb"], "not a readable notebook"),
     (["check", "{tmp}/empty.ipynb"], "matches no assignment's notebook"),
     (["check", "{tmp}/empty.ipynb", "--assignment", "nope"], "unknown assignment 'nope'"),
-    (["grade", "--assignment", "nope", "--no-progress"], "nope: no grading spec"),
+    (["grade", "--student", "nobody", "--no-progress"], "no student 'nobody'"),
     (["export", "--assignment", "nope"], "nope: no grading spec"),
 ])
 def test_user_mistakes_get_one_line_errors_and_exit_status_2(graded_class, tmp_path, capsys, args, message):
@@ -194,18 +198,6 @@ def test_user_mistakes_get_one_line_errors_and_exit_status_2(graded_class, tmp_p
 def test_a_folder_that_is_not_a_course_is_an_error(tmp_path, capsys):
     assert main(["--course", str(tmp_path / "nowhere"), "grade", "--no-progress"]) == 2
     assert "is not a course" in capsys.readouterr().err
-
-
-def test_dask_cluster_grades_like_local_workers(graded_class):
-    distributed = pytest.importorskip("distributed")
-    course = graded_class
-    expected = {s: results.load(course, s, ASSIGNMENT).part_points() for s in ("good", "partial", "blank")}
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        code = cli(course, "grade", "--scheduler", cluster.scheduler_address, "--student", "good",
-                   "--student", "partial", "--student", "blank", "--no-progress")
-    assert code == 0
-    for s, pts in expected.items():
-        assert results.load(course, s, ASSIGNMENT).part_points() == pts
 
 
 # -- a hostile class ---------------------------------------------------------------------------------
@@ -242,45 +234,47 @@ def test_hostile_submissions_earn_nothing_they_did_not_earn_and_the_batch_finish
             problems.append(f"{student}: no result")
             continue
         low, high = expected if isinstance(expected, tuple) else (expected, expected)
-        if not (low <= result.score <= high) or not result.status.startswith(status):
-            problems.append(f"{student}: {result.score} ({result.status}: {result.message}), "
-                            f"expected {expected} ({status})")
-        if result.status != "graded" and not result.message:
+        if not (low <= result.score <= high) or not result.status.kind.startswith(status):
+            problems.append(f"{student}: {result.score} ({result.status}), expected {expected} ({status})")
+        if result.status.kind != "graded" and not result.message:
             problems.append(f"{student}: status {result.status} without a message")
     assert not problems, "\n".join(problems)
 
     nb = {s: results.load(course, s, ASSIGNMENT).notebooks["affine"] for s in cases if s != "h_empty_folder"}
-    assert "LEAK" not in nb["h_reads_secrets"].log and nb["h_reads_secrets"].log.count("blocked PermissionError") == 6
+    assert "LEAK" not in nb["h_reads_secrets"].log and nb["h_reads_secrets"].log.count("blocked FileNotFoundError") == 6
     assert course.result_path("canary", ASSIGNMENT).read_bytes() == canary
     assert (course.private_dir / "secret").read_bytes() == secret
     assert secret.strip().decode() not in json.dumps([n.to_dict() for n in nb.values()])
-    assert "torch" in nb["h_patch_torch"].parts["softmax"].messages[0]
-    assert "torch was imported" in nb["h_torch_dynamic"].status
-    assert nb["h_torch_in_function"].parts["relu_forward"].status == "flagged"
-    assert nb["h_mlp_lib"].parts["relu_forward"].status == "flagged"
-    assert "numeric array" in nb["h_eq_objects"].parts["relu_forward"].messages[0]
+    assert "No module named 'torch' while answers are recorded" in " ".join(
+        nb["h_torch_in_function"].parts["relu_forward"].messages)
+    assert any("imports mlp_lib.layers, which is not available" in n for n in nb["h_mlp_lib"].notes)
+    assert "numeric array" in " ".join(nb["h_eq_objects"].parts["relu_forward"].messages)
     assert any("re-inserted" in n for n in nb["h_deleted_tests"].notes)
-    assert "ignored the interrupt" in nb["h_swallow_interrupt"].message
+    assert "ignored the interrupt" in nb["h_swallow_interrupt"].status.reason
     assert len(nb["h_huge_output"].log) < 20_000
-    assert any("warnings (no points lost)" in m for m in nb["h_warnings"].parts["relu_forward"].messages)
+    assert nb["h_warnings"].parts["relu_forward"].status == "passed"
     assert "DATA a data file of the release" in nb["h_reads_release_data"].log
     assert _sandbox_processes(course.limits) == []
 
 
 def test_without_root_the_sandbox_still_isolates_cwd_environment_and_limits(graded_class, monkeypatch, capsys):
-    """The non-root path (a student's own check, a grader without root): no uid change, the rest applies."""
-    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 1000)
+    """The unsealed path (a student's own check): no namespaces or uid change; the rest applies, and the
+    import guard refuses what answers may not use."""
+    from autograder import jobs
+
+    monkeypatch.setattr(jobs, "sealed_by_default", lambda: False)
     monkeypatch.setenv("AUTOGRADER_TEST_LEAK", "visible-to-the-kernel")
     probe = ("import os, resource, sys\nprint('CWD', os.getcwd())\nprint('ENV', sorted(os.environ))\n"
              "print('AS', resource.getrlimit(resource.RLIMIT_AS))\nprint('UID', os.getuid())\n"
-             "print('TORCH LOADED', 'torch' in sys.modules)")
+             "print('TORCH LOADED', 'torch' in sys.modules)\n"
+             "try:\n    import mlp_lib\nexcept ImportError as e:\n    print('REFUSED', e)")
     path = graded_class.work / "probe" / "affine.ipynb"
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(with_cell(filled(), probe, after="setup")))
     from autograder.selfcheck import check_notebook
 
-    result = check_notebook(graded_class, path, assignment=ASSIGNMENT)
-    assert result.status == "graded" and result.score == FULL
+    result = check_notebook(graded_class, path, assignment=ASSIGNMENT, public_tests=False)
+    assert result.status.kind == "graded" and result.score == FULL
     log = result.log
     assert "autograder-job-" in log.split("CWD", 1)[1].split("\n", 1)[0]
     assert "AUTOGRADER_TEST_LEAK" not in log and "AUTOGRADER_SECRET" not in log
@@ -288,3 +282,4 @@ def test_without_root_the_sandbox_still_isolates_cwd_environment_and_limits(grad
     assert f"AS ({limit}, {limit})" in log
     assert f"UID {os.getuid()}" in log
     assert "TORCH LOADED False" in log          # the student's process never loads torch for them
+    assert "REFUSED No module named 'mlp_lib' while answers are recorded" in log

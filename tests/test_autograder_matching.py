@@ -123,7 +123,7 @@ def test_stray_files_are_reported_not_graded(work_course):
     text = "\n".join(found.problems)
     assert "other.ipynb: a notebook of fixture_written" in text
     assert "broken.ipynb: not notebook JSON" in text
-    assert "sneaky.ipynb: a link" in text
+    assert "sneaky.ipynb: not a plain file" in text and "symbolic link" in text
 
 
 def test_self_check_uses_the_same_matcher(work_course, tmp_path):

@@ -1,5 +1,7 @@
-"""Every grading spec's mutant catalogue, in-process: each typical wrong answer loses its part's points
-and only those, with the diagnosis the spec names; the instructor's solution gets every point.
+"""Every grading spec's mutant catalogue, in-process, under five different secrets: each typical wrong
+answer loses its part's points, and only those, and the feedback names it by its own description;
+graded as if it were not in the catalogue, it is not mislabelled (no other mistake named, and the
+generic finding the spec expects is found); the instructor's solution gets every point.
 
 Runs for the fixture course and for every assignment in the repository's solutions/ (chapters
 get this check for free). Outputs come from the same harness code the student's process runs
@@ -15,13 +17,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures"))
 
 import agtools  # noqa: E402
-from autograder import notebooks, pipeline, references  # noqa: E402
+from autograder import booklinks, compare, notebooks, pipeline, references  # noqa: E402
 from autograder.course import Course  # noqa: E402
 from autograder.spec import load_spec  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 COURSES = {"fixture": agtools.FIXTURE, "repo": REPO}
-SEED = 0x5EED
+SEEDS = (0x5EED, 1, 2, 3, 4)          # the hidden cases of five different secrets
 
 
 def _assignments():
@@ -38,49 +40,81 @@ _cache: dict = {}
 
 
 def prepared(label: str, assignment: str):
-    """(spec, plans by id, hidden cases by part, the solution's namespace), computed once per assignment."""
+    """(spec, plans by id, {seed: hidden cases by part}, the solution's namespace), computed once per assignment."""
     key = (label, assignment)
     if key not in _cache:
         course = Course.open(COURSES[label])
         spec = load_spec(course, assignment)
-        data = references.compute(spec, SEED, "cpu")
+        cases = {seed: {k: v.cases for k, v in references.compute(spec, seed, "cpu").items()} for seed in SEEDS}
         namespace: dict = {}
         for path in course.source_notebooks(assignment):
             for code in notebooks.solution_namespace_cells(notebooks.read_trusted(path)["cells"]):
                 exec(compile(code, f"<{path.name}>", "exec"), namespace)
-        _cache[key] = (spec, {p.id: p for p in spec.plans()}, {k: v.cases for k, v in data.items()}, namespace)
+        _cache[key] = (spec, {p.id: p for p in spec.plans()}, cases, namespace)
     return _cache[key]
 
 
-def verdicts(plans, cases, namespace):
-    return {pid: pipeline.judge_in_process(plan, namespace, cases[pid]) for pid, plan in plans.items()}
+def verdict(spec, plan, cases, namespace, *, without=None):
+    """The part's verdict; ``without``: judged as if that mistake were not in the catalogue."""
+    outs = pipeline.in_process_outputs(plan, namespace, [c.inputs for c in cases], spec.helpers)
+    if outs.error is not None:
+        return compare.judge_part(plan, cases, None, part_error=outs.error)
+    catalogue = {k: v for k, v in pipeline.catalogue(spec.part(plan.id)).items() if k != without}
+    return compare.judge_part(plan, cases, outs.cases, catalogue=catalogue)
 
 
 @pytest.mark.parametrize("label, assignment", _assignments())
 def test_the_solution_scores_every_point(label, assignment):
-    spec, plans, cases, namespace = prepared(label, assignment)
-    for pid, verdict in verdicts(plans, cases, namespace).items():
-        assert verdict.status == "passed" and verdict.points == plans[pid].points, (pid, verdict.messages)
+    spec, plans, by_seed, namespace = prepared(label, assignment)
+    for seed, cases in by_seed.items():
+        for pid, plan in plans.items():
+            v = verdict(spec, plan, cases[pid], namespace)
+            assert v.status == "passed" and v.points == plan.points, (seed, pid, v.messages)
 
 
 @pytest.mark.parametrize("label, assignment", _assignments())
-def test_every_mutant_loses_its_part_only_with_its_diagnosis(label, assignment):
-    spec, plans, cases, namespace = prepared(label, assignment)
+def test_every_mistake_is_caught_under_any_secret_and_named_by_its_own_feedback(label, assignment):
+    spec, plans, by_seed, namespace = prepared(label, assignment)
     assert any(p.mutants for p in spec.parts), "a spec should catalogue typical mistakes"
     for part in spec.parts:
         for name, mutant in part.mutants.items():
-            mutated = dict(namespace)
-            mutated[part.function] = mutant.fn
-            result = verdicts(plans, cases, mutated)
-            mine = result[part.id]
-            assert mine.points == 0 and mine.status in ("failed", "error"), (part.id, name, mine.messages)
-            assert mine.messages, (part.id, name)
+            assert mutant.feedback, f"{part.id}: mistake {name!r} has no feedback for the student"
+            assert mutant.book is None or mutant.book in booklinks.labels(), (part.id, name, mutant.book)
+            mutated = {**namespace, part.function: mutant.fn}
+            for seed, cases in by_seed.items():
+                mine = verdict(spec, plans[part.id], cases[part.id], mutated)
+                assert mine.points == 0 and mine.status in ("failed", "error"), (seed, part.id, name, mine.messages)
+                named = {d[len("mutant:"):] for d in mine.diagnoses if d.startswith("mutant:")}
+                same_words = {n for n in named if part.mutants[n].feedback == mutant.feedback}
+                assert name in named and named == same_words, (seed, part.id, name, mine.messages)
+
+
+@pytest.mark.parametrize("label, assignment", _assignments())
+def test_a_mistake_missing_from_the_catalogue_is_never_mislabelled(label, assignment):
+    """Graded as a new, uncatalogued bug: no other mistake is named, and the expected generic finding is stated."""
+    spec, plans, by_seed, namespace = prepared(label, assignment)
+    seed, cases = next(iter(by_seed.items()))
+    for part in spec.parts:
+        for name, mutant in part.mutants.items():
+            mutated = {**namespace, part.function: mutant.fn}
+            v = verdict(spec, plans[part.id], cases[part.id], mutated, without=name)
+            named = [d for d in v.diagnoses if d.startswith("mutant:")]    # "partly:" only states a fact
+            assert not named, (part.id, name, "named as", named, v.messages)
             if mutant.diagnosis is not None:
-                assert mutant.diagnosis in mine.diagnoses, (part.id, name, mine.messages)
-                assert "Likely cause" in " ".join(mine.messages)
-            for pid, other in result.items():
-                if pid != part.id and part.function not in plans[pid].functions:
-                    assert other.points == plans[pid].points, (part.id, name, "also cost", pid, other.messages)
+                assert mutant.diagnosis in v.diagnoses, (part.id, name, v.messages)
+
+
+@pytest.mark.parametrize("label, assignment", _assignments())
+def test_each_mistake_costs_its_own_part_only(label, assignment):
+    spec, plans, by_seed, namespace = prepared(label, assignment)
+    seed, cases = next(iter(by_seed.items()))
+    for part in spec.parts:
+        for name, mutant in part.mutants.items():
+            mutated = {**namespace, part.function: mutant.fn}
+            for pid, plan in plans.items():
+                if pid != part.id and part.function not in plan.functions:
+                    other = verdict(spec, plan, cases[pid], mutated)
+                    assert other.points == plan.points, (part.id, name, "also cost", pid, other.messages)
 
 
 def test_the_readmes_minimal_example_is_a_working_assignment(tmp_path):
@@ -107,6 +141,7 @@ def test_the_readmes_minimal_example_is_a_working_assignment(tmp_path):
     COURSES["readme"] = tmp_path
     try:
         test_the_solution_scores_every_point("readme", "ch99_relu")
-        test_every_mutant_loses_its_part_only_with_its_diagnosis("readme", "ch99_relu")
+        test_every_mistake_is_caught_under_any_secret_and_named_by_its_own_feedback("readme", "ch99_relu")
+        test_a_mistake_missing_from_the_catalogue_is_never_mislabelled("readme", "ch99_relu")
     finally:
         COURSES.pop("readme")

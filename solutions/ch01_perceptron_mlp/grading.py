@@ -408,7 +408,7 @@ PARTS = [
                   "batch updates": Mutant(_train_batch)}),
     Part(id="affine_forward", points=1, function="affine_forward", outputs=("out",),
          cases=affine_cases, reference=affine_reference, forbid=("mlp_lib.layers.linear_forward",),
-         mutants={"no bias": Mutant(_affine_no_bias, diagnosis="missing_bias"),
+         mutants={"no bias": Mutant(_affine_no_bias, diagnosis="row_offset"),
                   "transposed output": Mutant(_affine_transposed_output, diagnosis="transposed"),
                   "W transposed": Mutant(_affine_transposed_weight)}),
     Part(id="sigmoid", points=1, function="sigmoid", outputs=("out",),

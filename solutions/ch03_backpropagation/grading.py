@@ -311,10 +311,11 @@ def numgrad_reference(x, which):
     else:
         f = torch.sum(torch.exp(0.5 * v) * torch.cos(v))
     f.backward()
-    return v.grad
+    return v.grad, v.grad
 
 
 def numgrad_call(student, x, which):
+    """Called twice on the same array: the second gradient is right only if the first call restored x."""
     k = int(which)
 
     def f(v):
@@ -327,7 +328,8 @@ def numgrad_call(student, x, which):
             return float(np.sum(v ** 2) ** 1.5 + np.sum(np.tanh(v) * v.reshape(-1)[0]))
         return float(np.sum(np.exp(0.5 * v) * np.cos(v)))
 
-    return student.numerical_gradient(f, x)
+    first = np.array(student.numerical_gradient(f, x), dtype=np.float64)
+    return first, student.numerical_gradient(f, x)
 
 
 def _numgrad_forward(f, x, h=1e-5):
@@ -435,11 +437,12 @@ PARTS = [
                   "ReLU backward skipped": Mutant(_two_layer_no_relu_backward),
                   "dW1 transposed": Mutant(_two_layer_dW1_transposed, diagnosis="transposed"),
                   "db1 summed over the wrong axis": Mutant(_two_layer_db1_wrong_axis)}),
-    Part(id="numerical_gradient", points=2, function="numerical_gradient", outputs=("grad",),
+    Part(id="numerical_gradient", points=2, function="numerical_gradient",
+         outputs=("grad", "grad_again"), pure=False,
          cases=numgrad_cases, reference=numgrad_reference, call=numgrad_call, rtol=1e-6, atol=1e-8,
          forbid=("mlp_lib.gradcheck.numerical_gradient_array",),
          mutants={"forward differences": Mutant(_numgrad_forward),
-                  "x not restored": Mutant(_numgrad_not_restored, diagnosis="mutated_input"),
+                  "x not restored": Mutant(_numgrad_not_restored),
                   "divides by h instead of 2h": Mutant(_numgrad_divides_by_h, diagnosis="scaled"),
                   "h = 1e-2": Mutant(_numgrad_large_h),
                   "perturbs whole rows": Mutant(_numgrad_first_axis_only)}),

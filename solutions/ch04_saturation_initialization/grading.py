@@ -35,7 +35,7 @@ import math
 import numpy as np
 import torch
 
-from autograder.harness import unpack_arrays
+from autograder.inside.harness import unpack_arrays
 from autograder.spec import Mutant, Part
 
 PUBLIC_SEED = 20100513           # AISTATS 2010, where Glorot & Bengio's paper appeared
@@ -258,7 +258,7 @@ def norms_cases(rng):
 
 
 def norms_call(student, flat, rows, cols, layer):
-    from autograder.harness import unpack_arrays
+    from autograder.inside.harness import unpack_arrays
 
     arrays = unpack_arrays(flat, rows, cols)
     layers = [[] for _ in range(int(layer.max()) + 1)]
@@ -413,7 +413,7 @@ def clip_cases(rng):
 
 
 def clip_call(student, flat, rows, cols, max_norm):
-    from autograder.harness import pack_arrays, returned_pair, unpack_arrays
+    from autograder.inside.harness import pack_arrays, returned_pair, unpack_arrays
 
     grads = unpack_arrays(flat, rows, cols)
     clipped, total_norm = returned_pair(student.clip_grad_norm(grads, float(max_norm)), "clip_grad_norm",

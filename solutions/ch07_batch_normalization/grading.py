@@ -357,7 +357,7 @@ PARTS = [
                   "X centred in place": Mutant(_fit_in_place, diagnosis="mutated_input")}),
     Part(id="standardizer_transform", points=1, function="standardizer_transform", outputs=("Z",),
          cases=transform_cases, reference=transform_reference, forbid=_FORBID_NORMALIZATION,
-         mutants={"not centred": Mutant(_transform_no_centring, diagnosis="missing_bias"),
+         mutants={"not centred": Mutant(_transform_no_centring, diagnosis="row_offset"),
                   "divides by the variance": Mutant(_transform_variance),
                   "re-fitted on the data it transforms": Mutant(_transform_refit),
                   "X modified in place": Mutant(_transform_in_place, diagnosis="mutated_input"),

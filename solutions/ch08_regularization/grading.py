@@ -40,7 +40,7 @@ of its own part, and only those, with the diagnosis it names, on several seeds.
 import numpy as np
 import torch
 
-from autograder.harness import unpack_arrays
+from autograder.inside.harness import unpack_arrays
 from autograder.spec import Mutant, Part
 
 PUBLIC_SEED = 1992               # the year of Krogh & Hertz's weight-decay paper
@@ -95,7 +95,7 @@ def _value_and_grads(value, leaves):
 
 # -- l2_penalty ---------------------------------------------------------------------------------------
 def l2_call(student, flat, rows, cols, lam):
-    from autograder.harness import pack_arrays, returned_pair, unpack_arrays
+    from autograder.inside.harness import pack_arrays, returned_pair, unpack_arrays
 
     weights = unpack_arrays(flat, rows, cols)
     value, grads = returned_pair(student.l2_penalty(weights, float(lam)), "l2_penalty", "(value, grads)")
@@ -141,7 +141,7 @@ def _l2_in_place(weights, lam):
 
 # -- l1_penalty ---------------------------------------------------------------------------------------
 def l1_call(student, flat, rows, cols, lam):
-    from autograder.harness import pack_arrays, returned_pair, unpack_arrays
+    from autograder.inside.harness import pack_arrays, returned_pair, unpack_arrays
 
     weights = unpack_arrays(flat, rows, cols)
     value, grads = returned_pair(student.l1_penalty(weights, float(lam)), "l1_penalty", "(value, grads)")
@@ -202,7 +202,7 @@ def elastic_net_cases(rng):
 
 
 def elastic_net_call(student, flat, rows, cols, lam, l1_ratio):
-    from autograder.harness import pack_arrays, returned_pair, unpack_arrays
+    from autograder.inside.harness import pack_arrays, returned_pair, unpack_arrays
 
     weights = unpack_arrays(flat, rows, cols)
     value, grads = returned_pair(student.elastic_net_penalty(weights, float(lam), float(l1_ratio)), "elastic_net_penalty", "(value, grads)")
@@ -422,7 +422,7 @@ def sgd_cases(rng):
 
 
 def sgd_call(student, flat, rows, cols, grad_seq, lr, momentum, weight_decay):
-    from autograder.harness import pack_arrays, returned_pair, unpack_arrays
+    from autograder.inside.harness import pack_arrays, returned_pair, unpack_arrays
 
     params = unpack_arrays(flat, rows, cols)
     velocities = [np.zeros_like(p) for p in params]
