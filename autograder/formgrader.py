@@ -340,7 +340,8 @@ def _handlers():
         @check_xsrf
         @check_notebook_dir
         async def post(self, assignment_id, student_id):
-            await self._run("grade", "--assignment", assignment_id, "--student", student_id, "--no-progress")
+            await self._run("grade", "--assignment", assignment_id, "--student", student_id, "--regrade",
+                            "--no-progress")
 
     class GenerateFeedback(_Routed):
         @web.authenticated

@@ -371,9 +371,10 @@ def test_canvas_template_gives_the_exact_titles_and_identifiers(canvas_course, t
     check_student("s01", rows[uid("s01")][TITLE])
 
 
-def test_unknown_student_is_an_error_and_roster_students_are_known(canvas_course, capsys):
-    assert cli(canvas_course, "grade", "--student", "nobody.here", "--no-progress") == 2
-    assert "unknown student 'nobody.here'" in capsys.readouterr().err
+def test_an_unknown_student_is_an_error_in_grade_and_in_its_dry_run(canvas_course, capsys):
+    for extra in ([], ["--dry-run"]):
+        assert cli(canvas_course, "grade", "--student", "nobody.here", "--no-progress", *extra) == 2
+        assert "no student 'nobody.here'" in capsys.readouterr().err
 
 
 # -- fast checks of the pieces -----------------------------------------------------------------------

@@ -215,7 +215,7 @@ def test_a_manual_score_and_comment_reach_export_and_feedback_and_survive_a_regr
     check()
     before = results.load(course, "ada", WRITTEN).graded_at
     time.sleep(1.1)
-    assert cli(course, "grade", "--assignment", WRITTEN, "--student", "ada", "--no-progress") == 0
+    assert cli(course, "grade", "--assignment", WRITTEN, "--student", "ada", "--regrade", "--no-progress") == 0
     assert results.load(course, "ada", WRITTEN).graded_at != before
     check()
     assert gradebook.manual_grades(course, [WRITTEN])[("ada", WRITTEN)][WRITTEN_ANSWER_ID].manual_score == 1.5
