@@ -62,7 +62,8 @@ def grade(course: Course, *, assignments=None, students=None, workers: int | Non
           scheduler: str | None = None, device: str | None = None, progress: bool = True, regrade: bool = False,
           allow_unsealed: bool = False, allow_insecure_cluster: bool = False,
           no_worker_timeout: float = 60.0) -> GradeReport:
-    sealed = sealing_decision(allow_unsealed=allow_unsealed)
+    # on a cluster the workers seal the jobs (each is checked before any job is sent); here, this host does
+    sealed = (not allow_unsealed) if scheduler else sealing_decision(allow_unsealed=allow_unsealed)
     report = GradeReport(sealed=sealed)
     if os.geteuid() == 0:
         # submissions, results, gradebook, secret: nothing under the working area is for the sandbox
@@ -151,7 +152,8 @@ def _run(todo, *, workers, scheduler, security, no_worker_timeout):
     if scheduler:
         from . import cluster
 
-        yield from cluster.run(remote, scheduler, security=security, no_worker_timeout=no_worker_timeout)
+        yield from cluster.run(remote, scheduler, security=security, no_worker_timeout=no_worker_timeout,
+                               sealed=remote[0].sealed)
         return
     workers = workers or os.cpu_count() or 1
     if workers == 1:                 # no pool: the worker half runs here, one job after the other

@@ -52,6 +52,13 @@ def _tree_hash(root: Path, patterns=("*.py",)) -> str:
     return h.hexdigest()[:16]
 
 
+def can_seal() -> list:
+    """What this worker host lacks to seal a job (empty: nothing)."""
+    from .sandbox import sealing_problems
+
+    return list(sealing_problems())
+
+
 def fingerprint() -> dict[str, str]:
     """What a worker must share with the grader, by component."""
     import numpy
@@ -99,7 +106,7 @@ def security(course, *, allow_insecure: bool = False, address: str = ""):
                     require_encryption=True)
 
 
-def run(jobs, address: str, *, security=None, no_worker_timeout: float = 60.0):
+def run(jobs, address: str, *, security=None, no_worker_timeout: float = 60.0, sealed: bool = True):
     """Yield (job, WorkerResult or exception) as jobs finish on the cluster."""
     from distributed import Client, as_completed
 
@@ -109,7 +116,7 @@ def run(jobs, address: str, *, security=None, no_worker_timeout: float = 60.0):
     except OSError as exc:
         raise ClusterError(f"cannot connect to the scheduler at {address}: {exc}") from None
     with client:
-        allowed = _matching_workers(client, expected, no_worker_timeout)
+        allowed = _matching_workers(client, expected, no_worker_timeout, sealed)
         futures = {client.submit(run_checked, job, expected, pure=False, workers=allowed,
                                  allow_other_workers=False): job for job in jobs}
         pending = as_completed(list(futures), loop=client.loop)
@@ -138,22 +145,25 @@ def run(jobs, address: str, *, security=None, no_worker_timeout: float = 60.0):
                                    "again: finished results are kept)")
 
 
-def _matching_workers(client, expected: dict, wait_for: float) -> list[str]:
+def _matching_workers(client, expected: dict, wait_for: float, sealed: bool) -> list[str]:
     deadline = time.monotonic() + wait_for
     while not client.scheduler_info().get("workers") and time.monotonic() < deadline:
         time.sleep(0.5)
     reports = client.run(fingerprint)
     if not reports:
         raise ClusterError(f"the scheduler has had no workers for {wait_for:g} s")
+    unsealable = client.run(can_seal) if sealed else {}
     good, refused = [], []
     for worker, theirs in sorted(reports.items()):
         diff = differences(expected, theirs)
         if diff:
-            refused.append(f"{worker}: " + "; ".join(diff))
+            refused.append(f"{worker}: runs a different grader: " + "; ".join(diff))
+        elif unsealable.get(worker):
+            refused.append(f"{worker}: cannot seal the students' code (" + "; ".join(unsealable[worker]) + ")")
         else:
             good.append(worker)
     if refused and not good:
-        raise ClusterError("every worker runs a different grader: " + " | ".join(refused))
+        raise ClusterError("no worker can be used: " + " | ".join(refused))
     for line in refused:
         print(f"warning: refusing worker {line}")
     return good

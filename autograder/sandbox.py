@@ -12,9 +12,9 @@ This is the supervisor, on the worker host (trusted). What happens inside the jo
    numpy and the kernel, the cgroups, the uid drop — and starts the kernel;
 4. wall-clock budgets per cell (SIGINT through the launcher, then the whole job ended if it is
    ignored) and per notebook; the job dies with this process (PDEATHSIG down the chain);
-5. afterwards: every process of the slot is killed (cgroup members, then the uid as a last
-   resort), and the outputs the launcher copied out are read — checked ``.npy`` headers, numeric or
-   string dtypes only, ``allow_pickle=False``.
+5. afterwards: every process of the slot is gone (the job's namespace died with its init; the
+   cgroups' members are killed to be sure), and the outputs the launcher copied out are read —
+   checked ``.npy`` headers, numeric or string dtypes only, ``allow_pickle=False``.
 
 A job is *sealed* only as root with namespaces and cgroups available (:func:`sealing_problems`
 says what is missing otherwise). Unsealed, the kernel runs as the caller with rlimits and the
@@ -232,14 +232,15 @@ def _write_private_json(path: Path, data: dict) -> None:
 
 
 def _write_inputs(directory: Path, inputs: dict, *, private: bool) -> None:
-    """Root-owned and read-only for the job (mounted read-only in a sealed job)."""
+    """One blob and its index, root-owned and read-only for the job (mounted read-only in a sealed job)."""
     directory.mkdir(mode=0o700 if private else 0o755)
-    for part_id, cases in inputs.items():
-        for i, case in enumerate(cases):
-            for name, arr in case.items():
-                path = directory / harness.input_file(part_id, i, name)
-                np.save(path, np.asarray(arr), allow_pickle=False)
-                os.chmod(path, 0o600 if private else 0o644)
+    blob, index = harness.pack_inputs(inputs)
+    mode = 0o600 if private else 0o644
+    for name, data in ((harness.INPUTS_BLOB, blob), (harness.INPUTS_INDEX, json.dumps(index).encode())):
+        fd = os.open(directory / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            os.fchmod(fh.fileno(), mode)           # explicit: the grader runs with umask 077
     os.chmod(directory, 0o700 if private else 0o755)
 
 
@@ -285,7 +286,7 @@ def _supervise(job_dir: Path, limits: Limits, cells, slot) -> Execution:
     log_path = job_dir / "kernel.log"
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     read_fd, write_fd = os.pipe()
-    children_before = _children()
+    children_before = _children() if slot is None else set()
     start = time.monotonic()
     try:
         proc = subprocess.Popen(
@@ -507,14 +508,12 @@ def _slot(limits: Limits, sealed: bool):
                 continue
             uid = limits.uid_base + n
             try:
-                group = cgroups.JobGroup(f"slot-{n}", memory_bytes=limits.memory_mb << 20,
-                                         pids=limits.nproc)      # kills a crashed grader's leftovers first
-                kill_uid(uid)
+                # a crashed grader's leftovers in this slot are killed first (the group's members)
+                group = cgroups.JobGroup(f"slot-{n}", memory_bytes=limits.memory_mb << 20, pids=limits.nproc)
                 try:
                     yield (uid, uid, group)
                 finally:
                     group.kill()
-                    kill_uid(uid)
                     group.remove()
             except (OSError, cgroups.CgroupError) as exc:
                 raise SandboxError(f"could not prepare sandbox slot {n}: {exc}") from exc
@@ -585,32 +584,6 @@ def _live_pids_of_uid(uid: int) -> list[int]:
         if str(uid) in uids and not status.get("State", "").startswith("Z"):
             out.append(pid)
     return out
-
-
-def kill_uid(uid: int, *, attempts: int = 50) -> None:
-    """SIGKILL every process of ``uid`` (a sandbox uid): ``kill(-1)`` run as that uid reaches all of them."""
-    for attempt in range(attempts):
-        _reap_zombie_children()
-        if not _live_pids_of_uid(uid):
-            return
-        subprocess.run([os.path.realpath(sys.executable), "-I", "-S", "-c", _KILLER, str(uid)],
-                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       close_fds=True, timeout=30)
-        time.sleep(0.005 * attempt)
-    raise SandboxError(f"could not stop the processes of sandbox uid {uid}")
-
-
-_KILLER = """
-import os, signal, sys
-uid = int(sys.argv[1])
-os.setgroups([])
-os.setresgid(uid, uid, uid)
-os.setresuid(uid, uid, uid)
-try:
-    os.kill(-1, signal.SIGKILL)
-except OSError:
-    pass
-"""
 
 
 def _kill_group(pgid: int) -> None:

@@ -245,10 +245,16 @@ def test_record_is_a_no_op_outside_a_grading_run():
     assert harness.record("softmax", lambda x: x) is None
 
 
+def write_inputs(directory, inputs):
+    blob, index = harness.pack_inputs(inputs)
+    (directory / harness.INPUTS_BLOB).write_bytes(blob)
+    (directory / harness.INPUTS_INDEX).write_text(json.dumps(index))
+
+
 def test_inputs_are_mapped_read_only_and_cannot_be_made_writable(tmp_path, rng):
     x = rng.standard_normal((3, 4))
-    np.save(tmp_path / "x.npy", x)
-    view = harness.read_only_array(str(tmp_path / "x.npy"))
+    write_inputs(tmp_path, {"p": [{"x": x, "y": np.arange(5)}]})
+    view = harness.Inputs(str(tmp_path)).array("p", 0, "x")
     assert np.array_equal(view, x) and not view.flags.writeable
     with pytest.raises(ValueError, match="read-only"):
         view[0, 0] = 1.0
@@ -256,17 +262,19 @@ def test_inputs_are_mapped_read_only_and_cannot_be_made_writable(tmp_path, rng):
         view.setflags(write=True)
     _, error, _ = harness.call_case(lambda x: x.__imul__(2), {"x": view}, ["out"])
     assert "read-only" in error
+    assert harness.Inputs(str(tmp_path)).array("p", 0, "y").tolist() == [0, 1, 2, 3, 4]
 
 
 def test_scalar_and_string_options_reach_the_function_as_python_values(tmp_path):
     part = {"function": "f", "outputs": ["out"], "inputs": ["x", "p", "mode", "training"], "n_cases": 1,
             "call_name": None, "writable_inputs": False, "new_arrays": False}
-    for name, value in {"x": np.ones(2), "p": np.asarray(0.5), "mode": np.asarray("tanh"),
-                        "training": np.asarray(True)}.items():
-        np.save(tmp_path / harness.input_file("p1", 0, name), value)
+    write_inputs(tmp_path, {"p1": [{"x": np.ones(2), "p": np.asarray(0.5), "mode": np.asarray("tanh"),
+                                    "training": np.asarray(True)}]})
     args = harness.Job(str(tmp_path), str(tmp_path), {"p1": part}, {}).load_inputs("p1", 0)
     assert type(args["p"]) is float and args["mode"] == "tanh" and args["training"] is True
     assert isinstance(args["x"], np.ndarray) and not args["x"].flags.writeable
+    writable = harness.Job(str(tmp_path), str(tmp_path), {"p1": {**part, "writable_inputs": True}}, {})
+    assert writable.load_inputs("p1", 0)["x"].flags.writeable
 
 
 def test_returning_an_input_where_a_new_array_is_asked_for_is_an_error():

@@ -33,10 +33,6 @@ def record(part_id, fn=None):
     return None
 
 
-def input_file(part_id: str, case: int, name: str) -> str:
-    return f"{part_id}__{case}__in__{name}.npy"
-
-
 def output_file(part_id: str, case: int, name: str) -> str:
     return f"{part_id}__{case}__out__{name}.npy"
 
@@ -237,39 +233,65 @@ def _message(text: str) -> str:
     return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE - 3] + "..."
 
 
-def read_only_array(path: str) -> np.ndarray:
-    """The array in ``path``, mapped read-only: it cannot be written, nor made writable."""
-    with open(path, "rb") as fh:
-        version = np.lib.format.read_magic(fh)
-        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, fortran, dtype = read_header(fh)
-        offset = fh.tell()
+INPUTS_BLOB, INPUTS_INDEX = "inputs.bin", "inputs.json"
+
+
+def pack_inputs(inputs: dict) -> tuple[bytes, dict]:
+    """Every case's arrays in one blob (each at a 64-byte boundary) and its index
+    {part id: [{name: [offset, dtype, shape]}]} — one file to write and map instead of thousands."""
+    blob, index = bytearray(), {}
+    for part_id, cases in inputs.items():
+        index[part_id] = []
+        for case in cases:
+            entry = {}
+            for name, arr in case.items():
+                arr = np.asarray(arr)
+                blob += b"\0" * (-len(blob) % 64)
+                entry[name] = [len(blob), arr.dtype.str, list(arr.shape)]
+                blob += arr.tobytes(order="C")
+            index[part_id].append(entry)
+    return bytes(blob), index
+
+
+class Inputs:
+    """The packed inputs, mapped read-only: an array taken from here cannot be written, nor made writable."""
+
+    def __init__(self, directory: str):
+        with open(os.path.join(directory, INPUTS_INDEX)) as fh:
+            self.index = json.load(fh)
+        with open(os.path.join(directory, INPUTS_BLOB), "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            self.mapped = mmap.mmap(fh.fileno(), 0, prot=mmap.PROT_READ) if size else b""
+
+    def array(self, part_id: str, case: int, name: str) -> np.ndarray:
+        offset, dtype, shape = self.index[part_id][case][name]
+        dtype = np.dtype(dtype)
         count = int(np.prod(shape, dtype=np.int64))
-        if count == 0 or dtype.itemsize == 0:
+        if count == 0:
             arr = np.empty(shape, dtype=dtype)
             arr.setflags(write=False)
             return arr
-        mapped = mmap.mmap(fh.fileno(), 0, prot=mmap.PROT_READ)
-    flat = np.frombuffer(mapped, dtype=dtype, count=count, offset=offset)
-    return flat.reshape(shape, order="F" if fortran else "C")
+        return np.frombuffer(self.mapped, dtype=dtype, count=count, offset=offset).reshape(tuple(shape))
 
 
 class Job:
     """The parts of one recording, where their inputs are read and their outputs written."""
 
     def __init__(self, inputs_dir: str, outputs_dir: str, parts: dict, adapters: dict):
-        self.inputs_dir, self.outputs_dir = inputs_dir, outputs_dir
+        self.inputs, self.outputs_dir = Inputs(inputs_dir), outputs_dir
         self.parts, self.adapters = parts, adapters
 
     def load_inputs(self, part_id: str, case: int) -> dict:
         """The case's arguments: scalar and string options as Python values, arrays read-only unless the
-        part's statement asks for in-place work."""
+        part's statement asks for in-place work (then a private writable copy)."""
         part = self.parts[part_id]
         args = {}
         for name in part["inputs"]:
-            path = os.path.join(self.inputs_dir, input_file(part_id, case, name))
-            arr = np.load(path, allow_pickle=False) if part["writable_inputs"] else read_only_array(path)
-            args[name] = arr.item() if arr.ndim == 0 else arr
+            arr = self.inputs.array(part_id, case, name)
+            if arr.ndim == 0:
+                args[name] = arr.item()
+            else:
+                args[name] = np.array(arr, copy=True) if part["writable_inputs"] else arr
         return args
 
     def run_part(self, part_id: str, namespace) -> None:
