@@ -299,6 +299,9 @@ def _grade(course: Course, args) -> int:
                 scheduler=args.scheduler, device=args.device, progress=not args.no_progress,
                 regrade=args.regrade, allow_unsealed=args.allow_unsealed,
                 allow_insecure_cluster=args.allow_insecure_cluster, no_worker_timeout=args.no_worker_timeout)
+    for res in rep.graded:
+        score = "pending" if res.status.pending else f"{res.score:g}/{res.max_score:g}"
+        print(f"{res.student:20s} {res.assignment:32s} {score:>10s}  {res.status}")
     lines, blocked = summary.finish(course, rep, assignments, students, seconds=time.monotonic() - start)
     for line in lines:
         print(line, file=sys.stderr if rep.errors or rep.interrupted else sys.stdout)
