@@ -32,6 +32,7 @@ class CellAnalysis:
     imports: list = field(default_factory=list)  # top-level module names, in order
     functions: dict = field(default_factory=dict)   # name -> {"source": str, "calls": [names], "line": int}
     names: list = field(default_factory=list)       # names the cell binds at top level (def, =, import as)
+    dynamic: list = field(default_factory=list)     # ways the cell builds code at run time (exec, marshal...)
 
 
 class AnalysisFailed(Exception):
@@ -64,12 +65,32 @@ def analyse_cell(source: str, transform) -> CellAnalysis:
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             result.imports.append(node.module)
     result.names = sorted(_bound_names(tree))
+    result.dynamic = sorted(_code_built_at_run_time(tree))
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             calls = sorted({n.func.id for n in ast.walk(node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)})
             result.functions[node.name] = {"source": ast.get_source_segment(python, node) or "", "calls": calls,
                                            "line": node.lineno}
     return result
+
+
+CODE_BUILDERS = {"exec", "eval", "compile", "__import__"}
+CODE_MODULES = {"marshal", "pickle", "dill", "cloudpickle", "importlib", "types", "codeop"}
+
+
+def _code_built_at_run_time(tree) -> set[str]:
+    """exec/eval/compile calls, code-object modules and ``__code__``: an answer whose code is not in the cell."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in CODE_BUILDERS:
+            found.add(node.func.id)
+        elif isinstance(node, ast.Attribute) and node.attr in ("__code__", "__globals__", "co_code"):
+            found.add(node.attr)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.partition(".")[0] in CODE_MODULES)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.partition(".")[0] in CODE_MODULES:
+            found.add(node.module)
+    return found
 
 
 def _bound_names(tree) -> set[str]:

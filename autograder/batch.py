@@ -287,7 +287,8 @@ def summary(report: GradeReport) -> list[str]:
              + (f"; {len(report.skipped)} unchanged since their last grading (skipped; --regrade grades them)"
                 if report.skipped else "")]
     if review:
-        lines.append(f"{review} flagged for review (copies: see the results and the class report)")
+        lines.append(f"{review} flagged for a person to review (code built at run time, copies; the scores "
+                     "are unchanged): see the review column of the export")
     if report.errors:
         lines.append(f"{len(report.errors)} errors (previous results kept):")
         lines += [f"  {s} {a}: {m}" for s, a, m in report.errors]

@@ -308,6 +308,7 @@ class _Match:
     cases: int                # failing cases it explains
     feedback: str
     book: str | None
+    explained: tuple = ()     # the failing cases it explains
 
 
 def match_catalogue(plan, cases, got, failing: list[int], wrong_outputs: dict, catalogue: dict) -> list[_Match]:
@@ -320,11 +321,12 @@ def match_catalogue(plan, cases, got, failing: list[int], wrong_outputs: dict, c
                             for i in range(len(got)) if name in cases[i].mutants)
             if agree_all and any(name in cases[i].mutants for i in wrong_cases):
                 explained_outputs.append(out_name)
-        explained_cases = sum(1 for i in failing if name in cases[i].mutants and
-                              all(_agrees(got[i], cases[i].mutants[name], o, plan.rtol, plan.atol)
-                                  for o in plan.graded_outputs))
+        explained_cases = [i for i in failing if name in cases[i].mutants and
+                           all(_agrees(got[i], cases[i].mutants[name], o, plan.rtol, plan.atol)
+                               for o in plan.graded_outputs)]
         if explained_outputs or explained_cases:
-            matches.append(_Match(name, tuple(explained_outputs), explained_cases, feedback, book))
+            matches.append(_Match(name, tuple(explained_outputs), len(explained_cases), feedback, book,
+                                  tuple(explained_cases)))
     return matches
 
 
@@ -367,7 +369,8 @@ def judge_part(plan, cases: list[CaseData], got: list[CaseOutput] | None, *, lab
         messages.append(f"{_names(right)} {'is' if len(right) == 1 else 'are'} right; "
                         f"{_names(list(wrong))} {'is' if len(wrong) == 1 else 'are'} not.")
     matches = match_catalogue(plan, cases, got, failing, wrong, catalogue or {}) if failing else []
-    explained = _explain_by_catalogue(matches, wrong, errors, failing, label, messages, diagnoses, book)
+    explained, explained_cases = _explain_by_catalogue(matches, wrong, errors, failing, label, messages,
+                                                       diagnoses, book)
     if errors:
         kinds = Counter(_error_kind(e) for e in errors.values())
         first = errors[min(errors)]
@@ -383,7 +386,10 @@ def judge_part(plan, cases: list[CaseData], got: list[CaseOutput] | None, *, lab
     for name, items in problems.items():
         if name in explained:
             continue
-        messages.append(_generic(name, items, cases, got, plan, total, label, diagnoses))
+        rest = [item for item in items if item[0] not in explained_cases]
+        if rest:
+            messages.append(_generic(name, rest, cases, got, plan, total, label, diagnoses,
+                                     others=bool(explained_cases)))
     for i, warning in sorted(warned.items())[:1]:
         messages.append(Finding("warning", plan.function, factor=warning).text() +
                         f" (in {len(warned)} of {total} {label} cases).")
@@ -411,10 +417,11 @@ def _error_finding(error: str, plan) -> Finding | None:
     return None
 
 
-def _explain_by_catalogue(matches, wrong, errors, failing, label, messages, diagnoses, book) -> set:
-    """Add the catalogue's explanation to ``messages``; return the outputs it fully explains."""
+def _explain_by_catalogue(matches, wrong, errors, failing, label, messages, diagnoses, book) -> tuple[set, set]:
+    """Add the catalogue's explanation to ``messages``; return (the outputs it explains in every case, the
+    cases it explains when it explains only some)."""
     if not matches:
-        return set()
+        return set(), set()
     explained = set()
     targets = set(wrong) | ({"*error*"} if errors else set())
     full = [m for m in matches if m.cases == len(failing)]
@@ -429,7 +436,7 @@ def _explain_by_catalogue(matches, wrong, errors, failing, label, messages, diag
             diagnoses.append(f"mutant:{m.name}")
             if m.book and m.book not in book:
                 book.append(m.book)
-        return targets
+        return targets, set()
     by_output = {}
     for m in matches:
         for o in m.outputs:
@@ -444,21 +451,23 @@ def _explain_by_catalogue(matches, wrong, errors, failing, label, messages, diag
                     book.append(m.book)
         if len(by_output) > 1:
             messages.insert(len(messages) - len(by_output), "Several mistakes at once:")
-        return set(by_output)
+        return set(by_output), set()
     best = max(matches, key=lambda m: m.cases)
     if best.cases:
         messages.append(f"In {best.cases} of the {len(failing)} failing {label} cases your results match a known "
-                        f"mistake: {best.feedback} In the other cases they differ in some other way.")
+                        f"mistake: {best.feedback}")
         diagnoses.append(f"partly:{best.name}")
         if best.book and best.book not in book:
             book.append(best.book)
-    return explained
+        return set(), set(best.explained)
+    return set(), set()
 
 
-def _generic(name, items, cases, got, plan, total, label, diagnoses) -> str:
+def _generic(name, items, cases, got, plan, total, label, diagnoses, others=False) -> str:
     """The honest description of a wrong output: a property that holds in every failing case, else where it differs."""
     first_case, first_msg, _ = items[0]
-    line = f"{first_msg} in {len(items)} of {total} {label} cases"
+    line = (f"{first_msg} in the other {len(items)} failing {label} case{'s' if len(items) > 1 else ''}" if others
+            else f"{first_msg} in {len(items)} of {total} {label} cases")
     findings = []
     for i, msg, finding in items:
         if finding is None and msg.endswith("wrong values"):

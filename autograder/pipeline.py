@@ -38,6 +38,7 @@ class WorkerResult:
     functions: dict = field(default_factory=dict)      # the student's functions: name -> {"source", "calls", ...}
     defined: list = field(default_factory=list)        # every name the student's cells bind at top level
     refused_imports: list = field(default_factory=list)   # [cell label, module] not allowed for answers
+    dynamic_code: list = field(default_factory=list)      # [cell label, [how]]: code built at run time
     execution: sandbox.Execution | None = None
     outputs: dict = field(default_factory=dict)        # part id -> sandbox.PartOutputs or None
     seconds: float = 0.0
@@ -101,6 +102,8 @@ def analyse_code(w: _Work) -> None:
         recording_cells.append({"source": info.source, "kind": cell.origin, "part": None, "label": cell.label})
         if cell.origin == "student":
             w.result.defined = sorted(set(w.result.defined) | set(info.names))
+            if info.dynamic:
+                w.result.dynamic_code.append([cell.label, info.dynamic])
             for fname, fn in info.functions.items():
                 w.result.functions[fname] = {**fn, "cell": cell.label}
             for module in info.imports:
@@ -273,7 +276,16 @@ def note_refused_imports(g: _Grading) -> None:
                        f"may use {', '.join(['the Python standard library', *allowed])}")
 
 
-GRADER_STEPS = (judge, name_earlier_causes, note_refused_imports)
+def review_dynamic_code(g: _Grading) -> None:
+    """Code built at run time (exec of a string, a marshalled code object) may hide whose code an answer is:
+    a person should look. The score is unchanged."""
+    for label, how in g.worker.dynamic_code:
+        g.review.append({"kind": "code built at run time", "cell": label, "how": how,
+                         "why": f"{label} builds code at run time ({', '.join(how)}): check that the answer is the "
+                                "student's own"})
+
+
+GRADER_STEPS = (judge, name_earlier_causes, note_refused_imports, review_dynamic_code)
 
 
 def catalogue(part) -> dict:

@@ -116,8 +116,11 @@ def reference_outputs(part, inputs: dict[str, np.ndarray], device: str) -> dict[
 
 
 def _wrong_axis(part, inputs, device, expected):
-    """The reference on transposed 2-D inputs, transposed back — 'computed along the other axis'."""
-    if not any(a.ndim == 2 for a in inputs.values()):
+    """The reference on transposed 2-D inputs, transposed back — 'computed along the other axis'.
+
+    Only for float outputs: a label, a count or a diagnosis (a string) has no "other axis".
+    """
+    if not any(a.ndim == 2 for a in inputs.values()) or any(v.dtype.kind != "f" for v in expected.values()):
         return None
     swapped = {k: (np.array(v.T, order="C") if v.ndim == 2 else v) for k, v in inputs.items()}
     try:

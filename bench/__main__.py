@@ -1,7 +1,8 @@
-"""``python -m bench [suite ...] [--threads N] [--repeats R] [--clock wall|cpu]``.
+"""``python -m bench [suite ...] [--threads N] [--repeats R] [--clock cpu|wall]``.
 
-Suites (default: all): ``mlp`` (mlp_lib vs torch), ``grading`` (the autograder vs
-plain ``nbgrader autograde``), ``book`` (cold and warm book builds, and the PDF). numpy's BLAS and
+Suites (default: all): ``mlp`` (mlp_lib vs torch), ``grading`` (the autograder vs plain
+``nbgrader autograde`` on real chapter notebooks), ``feedback`` (which mistakes the feedback names),
+``book`` (cold and warm book builds, and the PDF). numpy's BLAS and
 torch read their thread counts from the environment when they are loaded, so
 ``--threads N`` (default 1) sets OMP/OPENBLAS/MKL_NUM_THREADS and re-executes
 this command before anything imports them; torch.set_num_threads(N) follows.
@@ -34,7 +35,7 @@ if any(os.environ.get(var) != str(_threads) for var in _THREAD_VARS):
 
 import argparse  # noqa: E402
 
-SUITES = ("mlp", "grading", "book")
+SUITES = ("mlp", "grading", "feedback", "book")
 
 
 def main(argv=None) -> int:
@@ -45,15 +46,19 @@ def main(argv=None) -> int:
     parser.add_argument("suites", nargs="*", metavar="suite",
                         help=f"which benchmarks to run: {', '.join(SUITES)} (default: all)")
     parser.add_argument("--threads", type=int, default=1, help="threads for numpy's BLAS and torch (default 1)")
-    parser.add_argument("--repeats", type=int, default=15, help="timed repeats per measurement; the median is reported")
-    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                        help="wall clock (default) or process CPU time (steadier on a busy machine, threads=1 only)")
+    parser.add_argument("--repeats", type=int, default=15,
+                        help="interleaved rounds per measurement (at least 5); the median is reported with its spread")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default=None,
+                        help="process CPU time (the default with one thread: on a shared machine it leaves out the "
+                             "time other processes hold the CPU) or wall clock (the default with more threads)")
     args = parser.parse_args(argv)
     unknown = [s for s in args.suites if s not in SUITES]
     if unknown:
         parser.error(f"unknown suite(s) {unknown}; choose from {list(SUITES)}")
-    if args.repeats < 3:
-        parser.error("--repeats must be at least 3 (a median of fewer says little)")
+    if args.repeats < 5:
+        parser.error("--repeats must be at least 5 (a median of fewer says little, and has no spread)")
+    if args.clock is None:
+        args.clock = "cpu" if args.threads == 1 else "wall"
     if args.clock == "cpu" and args.threads != 1:
         parser.error("--clock cpu counts every thread's time: use it with --threads 1")
 
@@ -69,6 +74,10 @@ def main(argv=None) -> int:
             from bench import grading
 
             grading.run()  # prints its own table
+        elif suite == "feedback":
+            from bench import feedback
+
+            feedback.run()
         elif suite == "book":
             from bench import book
 

@@ -10,11 +10,10 @@ same seed gives the same data.
 from __future__ import annotations
 
 import dataclasses
-import numbers
 
 import numpy as np
 
-from mlp_lib._checks import as_generator, one_of, positive, positive_int
+from mlp_lib._checks import as_generator, one_of, positive, positive_int, real_number
 
 __all__ = [
     "DataSplits",
@@ -60,7 +59,7 @@ class DataSplits:
         """
         n_total = self.y_train.shape[0]
         n_train = positive_int("n_train", n_train)
-        seed = _seed("seed", seed)
+        seed = positive_int("seed", seed, allow_zero=True)
         if n_train < self.n_classes or n_train > n_total:
             raise ValueError(f"n_train must be in [{self.n_classes}, {n_total}] (at least one example "
                              f"per class, at most the training split), got {n_train}")
@@ -76,14 +75,6 @@ class DataSplits:
     def __repr__(self) -> str:
         return (f"DataSplits(train={self.X_train.shape[0]}, val={self.X_val.shape[0]}, "
                 f"test={self.X_test.shape[0]}, n_features={self.n_features}, n_classes={self.n_classes})")
-
-
-def _seed(name: str, seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"{name} must be a non-negative int, got {seed!r}")
-    if seed < 0:
-        raise ValueError(f"{name} must be a non-negative int, got {seed!r}")
-    return int(seed)
 
 
 def load_digits(*, seed: int = 0, val_size: float = 0.15, test_size: float = 0.15,
@@ -105,7 +96,7 @@ def load_digits(*, seed: int = 0, val_size: float = 0.15, test_size: float = 0.1
     from sklearn.datasets import load_digits as _sk_load_digits
     from sklearn.model_selection import train_test_split
 
-    seed = _seed("seed", seed)
+    seed = positive_int("seed", seed, allow_zero=True)
     val_size = positive("val_size", val_size)
     test_size = positive("test_size", test_size)
     if val_size + test_size >= 1:
@@ -279,7 +270,7 @@ def make_linear_regression(n: int, *, slope, intercept: float, noise: float,
     w = np.atleast_1d(np.asarray(slope, dtype=np.float64)) if _is_real_or_reals(slope) else None
     if w is None or w.ndim != 1 or w.size == 0 or not np.isfinite(w).all():
         raise TypeError(f"slope must be a finite real number or a 1-D sequence of them, got {slope!r}")
-    intercept = _finite_real("intercept", intercept)
+    intercept = real_number("intercept", intercept)
     gen = as_generator(rng)
     X = gen.uniform(low, high, size=(n, w.size))
     y = X @ w + intercept
@@ -321,7 +312,7 @@ def make_sine_regression(n: int, *, noise: float, frequency: float = 1.0,
     """
     n = positive_int("n", n)
     noise = _noise(noise)
-    frequency = _finite_real("frequency", frequency)
+    frequency = real_number("frequency", frequency)
     low, high = _x_range(x_range)
     gen = as_generator(rng)
     x = gen.uniform(low, high, size=n)
@@ -329,12 +320,6 @@ def make_sine_regression(n: int, *, noise: float, frequency: float = 1.0,
     if noise > 0:
         y = y + noise * gen.standard_normal(n)
     return x.reshape(n, 1), y.reshape(n, 1)
-
-
-def _finite_real(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-        raise TypeError(f"{name} must be a finite real number, got {value!r}")
-    return float(value)
 
 
 def _is_real_or_reals(value) -> bool:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mlp_lib._checks import float_array, one_of, probability
+from mlp_lib._checks import array_list, float_array, one_of, probability
 
 __all__ = [
     "activation_stats",
@@ -32,12 +32,6 @@ DEFAULT_PERCENTILES = (1, 25, 50, 75, 99)
 DEFAULT_SATURATION_THRESHOLD = 0.01
 
 
-def _array_list(name: str, arrays) -> list[np.ndarray]:
-    if isinstance(arrays, np.ndarray) or not isinstance(arrays, Sequence):
-        raise TypeError(f"{name} must be a list of arrays (one per layer), got {type(arrays).__name__}")
-    return [float_array(f"{name}[{i}]", a) for i, a in enumerate(arrays)]
-
-
 def activation_stats(activations: Sequence[np.ndarray], *,
                      percentiles: Sequence[float] = DEFAULT_PERCENTILES) -> list[dict]:
     """Summary statistics of each layer's activations. Chapter 5.
@@ -47,7 +41,7 @@ def activation_stats(activations: Sequence[np.ndarray], *,
     ``min``, ``max``, and ``p<q>`` for each percentile q (default p1, p25, p50,
     p75, p99; numpy's linear interpolation). Empty arrays are rejected.
     """
-    arrays = _array_list("activations", activations)
+    arrays = array_list("activations", activations)
     qs = [float(q) for q in percentiles]
     if not qs or any(not 0 <= q <= 100 for q in qs):
         raise ValueError(f"percentiles must be a non-empty list of numbers in [0, 100], got {percentiles!r}")
@@ -118,7 +112,7 @@ def gradient_norms(grads: Sequence[np.ndarray]) -> list[float]:
     grads: a list of arrays of any shapes. Returns a list of Python floats,
     ``sqrt(sum(g**2))`` per array, computed in float64.
     """
-    return [float(np.linalg.norm(g.astype(np.float64, copy=False).ravel())) for g in _array_list("grads", grads)]
+    return [float(np.linalg.norm(g.astype(np.float64, copy=False).ravel())) for g in array_list("grads", grads)]
 
 
 def update_ratios(params: Sequence[np.ndarray], updates: Sequence[np.ndarray]) -> list[float]:
@@ -130,8 +124,8 @@ def update_ratios(params: Sequence[np.ndarray], updates: Sequence[np.ndarray]) -
     matrices. A zero-norm parameter (e.g. freshly zeroed biases) gives ``inf``
     for a non-zero update and 0.0 for a zero one.
     """
-    ps = _array_list("params", params)
-    us = _array_list("updates", updates)
+    ps = array_list("params", params)
+    us = array_list("updates", updates)
     if len(ps) != len(us):
         raise ValueError(f"params and updates must have the same length, got {len(ps)} and {len(us)}")
     out = []

@@ -50,6 +50,26 @@ def _scalar(value) -> float:
     return float(value)
 
 
+def _centered_differences(x, h, value_of, difference):
+    """``grad[i] = difference(value_of(x + h e_i), value_of(x - h e_i)) / (2 h)`` for every index i.
+
+    Each element of ``x`` is perturbed in place by +h and -h and then restored
+    exactly (also when evaluating raises), so the function may close over ``x``.
+    """
+    grad = np.zeros_like(x)
+    for ix in np.ndindex(x.shape):
+        old = x[ix]
+        try:
+            x[ix] = old + h
+            plus = value_of(x)
+            x[ix] = old - h
+            minus = value_of(x)
+        finally:
+            x[ix] = old
+        grad[ix] = difference(plus, minus) / (2.0 * h)
+    return grad
+
+
 def numerical_gradient(f, x, h=1e-5):
     """Centered-difference gradient of a scalar function.
 
@@ -61,18 +81,7 @@ def numerical_gradient(f, x, h=1e-5):
         raise TypeError(f"f must be callable, got {type(f).__name__}")
     x = _float64_input(x)
     h = positive("h", h)
-    grad = np.zeros_like(x)
-    for ix in np.ndindex(x.shape):
-        old = x[ix]
-        try:
-            x[ix] = old + h
-            f_plus = _scalar(f(x))
-            x[ix] = old - h
-            f_minus = _scalar(f(x))
-        finally:
-            x[ix] = old
-        grad[ix] = (f_plus - f_minus) / (2.0 * h)
-    return grad
+    return _centered_differences(x, h, lambda x: _scalar(f(x)), lambda plus, minus: plus - minus)
 
 
 def numerical_gradient_array(f, x, dout, h=1e-5):
@@ -88,20 +97,16 @@ def numerical_gradient_array(f, x, dout, h=1e-5):
     x = _float64_input(x)
     dout = float_array("dout", dout)
     h = positive("h", h)
-    grad = np.zeros_like(x)
-    for ix in np.ndindex(x.shape):
-        old = x[ix]
-        try:
-            x[ix] = old + h
-            # copies: f may return a view of x or reuse an output buffer
-            f_plus = np.array(f(x), dtype=np.float64, copy=True)
-            x[ix] = old - h
-            f_minus = np.array(f(x), dtype=np.float64, copy=True)
-        finally:
-            x[ix] = old
-        expect_shape("dout", dout, f_plus.shape)
-        grad[ix] = np.sum((f_plus - f_minus) * dout) / (2.0 * h)
-    return grad
+
+    def value_of(x):
+        # a copy: f may return a view of x or reuse an output buffer
+        return np.array(f(x), dtype=np.float64, copy=True)
+
+    def difference(plus, minus):
+        expect_shape("dout", dout, plus.shape)
+        return np.sum((plus - minus) * dout)
+
+    return _centered_differences(x, h, value_of, difference)
 
 
 def rel_error(a, b):

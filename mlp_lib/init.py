@@ -17,7 +17,7 @@ import numbers
 
 import numpy as np
 
-from mlp_lib._checks import FLOAT_DTYPES, as_generator, one_of, positive, positive_int
+from mlp_lib._checks import as_generator, float_dtype, one_of, positive, positive_int, real_number
 
 __all__ = [
     "fans", "calculate_gain",
@@ -41,24 +41,6 @@ def _shape(shape) -> tuple[int, ...]:
     if not isinstance(shape, (tuple, list)):
         raise TypeError(f"shape must be a tuple of ints, got {type(shape).__name__}")
     return tuple(positive_int(f"shape[{i}]", s) for i, s in enumerate(shape))
-
-
-def _dtype(dtype) -> np.dtype:
-    if dtype is None:  # np.dtype(None) would silently mean float64
-        raise TypeError("dtype must be float32 or float64, got None")
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
-    if dt not in FLOAT_DTYPES:
-        raise TypeError(f"dtype must be float32 or float64, got {dt}")
-    return dt
-
-
-def _real(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise TypeError(f"{name} must be a finite real number, got {value!r}")
-    return float(value)
 
 
 def fans(shape):
@@ -94,36 +76,36 @@ def calculate_gain(nonlinearity, param=None):
     if nonlinearity == "selu":
         return 3.0 / 4
     # leaky_relu
-    slope = 0.01 if param is None else _real("param (the leaky_relu negative slope)", param)
+    slope = 0.01 if param is None else real_number("param (the leaky_relu negative slope)", param)
     return math.sqrt(2.0 / (1 + slope**2))
 
 
 def zeros(shape, *, dtype=np.float64):
     """All-zero array of ``shape``. Chapter 4 (biases; not weights: zeros never break symmetry)."""
-    return np.zeros(_shape(shape), dtype=_dtype(dtype))
+    return np.zeros(_shape(shape), dtype=float_dtype("dtype", dtype))
 
 
 def constant(shape, value, *, dtype=np.float64):
     """Array of ``shape`` filled with ``value``. Chapter 4."""
-    return np.full(_shape(shape), _real("value", value), dtype=_dtype(dtype))
+    return np.full(_shape(shape), real_number("value", value), dtype=float_dtype("dtype", dtype))
 
 
 def normal(shape, *, std, mean=0.0, rng, dtype=np.float64):
     """Samples of N(mean, std^2), array of ``shape``. Chapter 4."""
     shape = _shape(shape)
     std = positive("std", std, allow_zero=True)
-    mean = _real("mean", mean)
-    dtype = _dtype(dtype)
+    mean = real_number("mean", mean)
+    dtype = float_dtype("dtype", dtype)
     return as_generator(rng).normal(mean, std, size=shape).astype(dtype, copy=False)
 
 
 def uniform(shape, *, low, high, rng, dtype=np.float64):
     """Samples of U(low, high), array of ``shape``. Chapter 4."""
     shape = _shape(shape)
-    low, high = _real("low", low), _real("high", high)
+    low, high = real_number("low", low), real_number("high", high)
     if not low < high:
         raise ValueError(f"low must be < high, got low={low!r}, high={high!r}")
-    dtype = _dtype(dtype)
+    dtype = float_dtype("dtype", dtype)
     return as_generator(rng).uniform(low, high, size=shape).astype(dtype, copy=False)
 
 
@@ -152,7 +134,7 @@ def xavier_normal(shape, *, gain=1.0, rng, dtype=np.float64):
 def _kaiming_std(shape, a, mode, nonlinearity) -> float:
     fan_in, fan_out = fans(shape)
     one_of("mode", mode, MODES)
-    gain = calculate_gain(nonlinearity, _real("a", a))
+    gain = calculate_gain(nonlinearity, real_number("a", a))
     return gain / math.sqrt(fan_in if mode == "fan_in" else fan_out)
 
 

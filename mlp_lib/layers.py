@@ -28,15 +28,15 @@ follows torch, which is the oracle of the tests.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 from scipy.special import erf, expit
 
-from mlp_lib._checks import expect_shape, float_array, one_of, positive, same_dtype
+from mlp_lib._checks import (expect_shape, float_array, integer, one_of, positive, real_number, same_dtype,
+                             upstream_gradient)
 
 __all__ = [
-    "linear_forward", "linear_backward", "affine", "affine_grads",
+    "linear_forward", "linear_backward",
     "sigmoid_forward", "sigmoid_backward", "sigmoid", "sigmoid_grad",
     "tanh_forward", "tanh_backward", "tanh", "tanh_grad",
     "relu_forward", "relu_backward", "relu", "relu_grad",
@@ -67,25 +67,15 @@ def _unpack(cache, size: int, producer: str) -> tuple:
 
 
 def _upstream(dout, like: np.ndarray) -> np.ndarray:
-    """Validate ``dout`` against the forward output it is the gradient of."""
-    dout = float_array("dout", dout)
-    expect_shape("dout", dout, like.shape)
-    same_dtype(dout=dout, cache=like)
-    return dout
+    """``dout`` checked against the forward output (or input) it has the shape and dtype of."""
+    return upstream_gradient(dout, shape=like.shape, dtype=like.dtype)
 
 
 def _axis(axis, ndim: int) -> int:
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
-        raise TypeError(f"axis must be an int, got {axis!r}")
+    axis = integer("axis", axis)
     if not -ndim <= axis < ndim:
         raise ValueError(f"axis must be in [-{ndim}, {ndim}) for an input with {ndim} dimensions, got {axis}")
-    return int(axis) % ndim
-
-
-def _real(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise TypeError(f"{name} must be a finite real number, got {value!r}")
-    return float(value)
+    return axis % ndim
 
 
 # --------------------------------------------------------------------------
@@ -93,7 +83,7 @@ def _real(name: str, value) -> float:
 # --------------------------------------------------------------------------
 
 def linear_forward(x, W, b):
-    """Affine map ``out = x @ W + b``.
+    """Affine map ``out = x W + b``.
 
     Shapes: x (N, D_in), W (D_in, D_out), b (D_out,) or None -> out (N, D_out).
     Returns ``(out, cache)`` with ``cache = (x, W, b)``. Chapter 1.
@@ -111,44 +101,43 @@ def linear_forward(x, W, b):
         b = float_array("b", b, ndim=1)
         expect_shape("b", b, (W.shape[1],))
         same_dtype(x=x, W=W, b=b)
-    return affine(x, W, b), (x, W, b)
+    return _linear(x, W, b), (x, W, b)
 
 
-def affine(x, W, b):
-    """The unchecked kernel of ``linear_forward``: ``x @ W + b`` (b may be None).
+def linear_backward(dout, cache):
+    """Gradients of the affine map ``out = x W + b``.
 
-    ``linear_forward`` validates its arguments and calls this; ``modules.Linear``
-    validates its input once per call and calls this too, so the formula lives
-    in one place without re-scanning a layer's own weights for NaN on every step.
+    Shapes: dout (N, D_out) -> dx (N, D_in), dW (D_in, D_out), db (D_out,)
+    (``db`` is None for a layer without bias). Chapter 3::
+
+        dx = dout W^T,    dW = x^T dout,    db = sum_n dout[n]
+
+    (the bias is added to every row, so its gradient collects every row).
     """
+    x, W, b = _unpack(cache, 3, "linear_forward")
+    dout = upstream_gradient(dout, shape=(x.shape[0], W.shape[1]), dtype=x.dtype)
+    return _linear_grads(dout, x, W, b)
+
+
+# The two formulas, unchecked. linear_forward/linear_backward check their
+# arguments and call them; modules.Linear checks its input once per call and
+# calls them too, without re-scanning the layer's own weights for NaN on every
+# step (for a (784, 256) weight that scan costs as much as the bias and ReLU).
+
+def _linear(x, W, b):
+    """``x W + b`` (b may be None)."""
     out = x @ W
     if b is not None:
-        out += b  # in place on the fresh product: saves one (N, D_out) temporary
+        out += b  # in place on the fresh product: no second (N, D_out) array
     return out
 
 
-def affine_grads(dout, x, W, b, *, input_grad=True):
-    """The unchecked kernel of ``linear_backward`` -> (dx or None, dW, db or None)."""
+def _linear_grads(dout, x, W, b, *, input_grad=True):
+    """``(dx, dW, db)`` of ``x W + b``; dx is None without ``input_grad``, db without a bias."""
     dW = x.T @ dout
     db = None if b is None else dout.sum(axis=0)
     dx = dout @ W.T if input_grad else None
     return dx, dW, db
-
-
-def linear_backward(dout, cache):
-    """Gradients of the affine map.
-
-    Shapes: dout (N, D_out) -> dx (N, D_in), dW (D_in, D_out), db (D_out,)
-    (``db`` is None for a layer without bias). Chapter 3.
-
-    dx = dout @ W.T, dW = x.T @ dout, db = sum of dout over the batch (the bias
-    is added to every row, so its gradient collects every row).
-    """
-    x, W, b = _unpack(cache, 3, "linear_forward")
-    dout = float_array("dout", dout)
-    expect_shape("dout", dout, (x.shape[0], W.shape[1]))
-    same_dtype(dout=dout, x=x)
-    return affine_grads(dout, x, W, b)
 
 
 # --------------------------------------------------------------------------
@@ -339,7 +328,7 @@ def softplus_forward(x, *, beta=1.0, threshold=20.0):
     """
     x = float_array("x", x)
     beta = positive("beta", beta)
-    threshold = _real("threshold", threshold)
+    threshold = real_number("threshold", threshold)
     bx = x * beta
     out = np.where(bx > threshold, x, np.logaddexp(0.0, bx) / beta)
     return out, (x, beta, threshold)
@@ -365,7 +354,7 @@ def softplus(x, *, beta=1.0, threshold=20.0):
 def softplus_grad(x, *, beta=1.0, threshold=20.0):
     """Shapes: x (any) -> same. Derivative of softplus: ``sigmoid(beta x)``. Chapter 5."""
     x = float_array("x", x)
-    return _softplus_local(x, positive("beta", beta), _real("threshold", threshold))
+    return _softplus_local(x, positive("beta", beta), real_number("threshold", threshold))
 
 
 def silu_forward(x):

@@ -12,85 +12,55 @@ any model both ways: parameter names (``weight``, ``bias``; Sequential children
 until ``zero_grad()``, and ``state_dict()`` keys. One difference: a
 ``Linear.weight`` is (D_in, D_out) here and (D_out, D_in) in torch.
 
-Validation: every module checks the type, shape and dtype of what it receives.
-The NaN/inf scan over the data happens where data enters a linear map (``Linear``
-checks its input as ``linear_forward`` does) and in the losses (on the scores),
-not again in every elementwise layer of the hot path: a NaN made inside the
-network still reaches the loss, which raises, and a full scan per layer would
-cost as much as the ReLU itself.
+Validation: every module checks what it receives with :mod:`mlp_lib._checks`.
+The activations and ``Dropout`` call the functional pairs, checks included.
+``Linear`` and ``BatchNorm1d`` call the same formulas (private functions of
+``layers`` and ``normalization``) without re-checking their own parameters on
+every call: their input is checked fully (``BatchNorm1d`` gets the NaN/inf
+check almost free from its statistics), ``dout`` for type, shape and dtype but
+not scanned for NaN (it comes from the loss, whose scores are checked, or from
+the next layer; a full scan per layer would cost as much as the layer's
+elementwise work).
 
 ``backward(dout, *, input_grad=True)``: with ``input_grad=False`` a module skips
 computing ``dx`` and returns None. Nothing needs the gradient of the network's
 input during training, and for the first linear layer that saves a third of
 its backward work (torch skips it too: the input has no ``requires_grad``).
+
+``Perceptron`` (Chapter 1) is not a Module and lives in :mod:`mlp_lib.perceptron`;
+it is importable from here too, where Chapter 1 imports it.
 """
 from __future__ import annotations
-
-import math
-import numbers
 
 import numpy as np
 
 from mlp_lib import layers as L
-from mlp_lib._checks import (as_generator, float_array, label_array, one_of, positive,
-                             positive_int, probability)
-from mlp_lib.init import torch_default_linear
 from mlp_lib import normalization as N
+from mlp_lib._checks import (as_generator, flag, float_array, float_dtype, one_of, positive, positive_int,
+                             probability, real_number, upstream_gradient)
+from mlp_lib.init import torch_default_linear
+from mlp_lib.perceptron import Perceptron  # noqa: F401  (Chapter 1 imports it from mlp_lib.modules)
 from mlp_lib.regularization import dropout_backward, dropout_forward
 
 __all__ = [
     "Parameter", "Module", "Linear",
     "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "Softplus", "SiLU", "GELU",
-    "BatchNorm1d", "Dropout", "Sequential", "Residual", "Perceptron",
+    "BatchNorm1d", "Dropout", "Sequential", "Residual",
 ]
 
 
-def _dtype(dtype) -> np.dtype:
-    try:
-        dt = np.dtype(dtype) if dtype is not None else None
-    except TypeError:
-        dt = None
-    if dt not in (np.float32, np.float64):
-        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}")
-    return dt
-
-
-def _upstream(dout, shape: tuple, dtype) -> np.ndarray:
-    """Check a backward input against the array it is the gradient of: type, shape, dtype.
-
-    No NaN/inf pass over the data here: dout comes from the loss (whose scores
-    are checked) or from the next layer; a full scan per layer would cost as much
-    as the elementwise work itself.
-    """
-    if not isinstance(dout, np.ndarray):
-        raise TypeError(f"dout must be a numpy array, got {type(dout).__name__}")
-    if dout.shape != shape or dout.dtype != dtype:
-        raise ValueError(f"dout must have shape {shape} and dtype {dtype}, "
-                         f"got shape {dout.shape} dtype {dout.dtype}")
-    return dout
-
-
-def _flag(name: str, value) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
-
-
 class Parameter:
-    """A trainable array and its gradient. Chapter 3.
+    """A trainable array and the gradient of the loss with respect to it. Chapter 3.
 
-    ``data``: the float array; ``grad``: an array of the same shape, zeros until
-    a backward pass accumulates into it. After ``zero_grad()`` the gradient is
-    a *read-only* array of zeros, which the next ``accumulate_grad`` replaces
-    instead of adding to: the same saving as torch's ``set_to_none``, while
-    ``grad`` is always an array.
+    ``data``: the float array. ``grad``: dL/d(data), the sum of the gradients
+    given to ``accumulate_grad`` since the last ``zero_grad`` (zeros before the
+    first one), an array of ``data``'s shape and dtype.
     """
 
-    __slots__ = ("data", "grad", "_zeros")
+    __slots__ = ("data", "_grad")
 
     def __init__(self, data):
         self.data = float_array("data", data)
-        self._zeros = None
         self.zero_grad()
 
     @property
@@ -106,23 +76,33 @@ class Parameter:
         return self.data.size
 
     def zero_grad(self) -> None:
-        z = self._zeros
-        if z is None or z.shape != self.data.shape or z.dtype != self.data.dtype:
-            z = np.zeros_like(self.data)
-            z.flags.writeable = False
-            self._zeros = z
-        self.grad = z
+        self._grad = None  # no gradient has arrived: grad reads as zeros
 
-    def accumulate_grad(self, g, *, owned: bool = False) -> None:
-        """``grad += g``. ``owned=True`` promises that nobody else holds ``g``, so it
-        may become ``grad`` itself right after ``zero_grad`` (no copy, no addition)."""
+    @property
+    def grad(self) -> np.ndarray:
+        if self._grad is None:
+            self._grad = np.zeros_like(self.data)
+        return self._grad
+
+    @grad.setter
+    def grad(self, g) -> None:
+        self._grad = self._checked(g)
+
+    def accumulate_grad(self, g) -> None:
+        """``grad += g``, without modifying any array in place.
+
+        The first gradient after ``zero_grad`` becomes ``grad`` itself (no copy,
+        no addition to zeros); later ones are added into a new array. So hand
+        over a fresh array, as every mlp_lib module does, and leave it alone.
+        """
+        g = self._checked(g)
+        self._grad = g if self._grad is None else self._grad + g
+
+    def _checked(self, g) -> np.ndarray:
         if not isinstance(g, np.ndarray) or g.shape != self.data.shape:
             raise ValueError(f"gradient must have the parameter's shape {self.data.shape}, "
                              f"got {getattr(g, 'shape', type(g).__name__)}")
-        if self.grad is self._zeros:
-            self.grad = g if (owned and g.dtype == self.data.dtype) else g.astype(self.data.dtype, copy=True)
-        else:
-            self.grad += g
+        return g.astype(self.data.dtype, copy=False)
 
     def __repr__(self) -> str:
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
@@ -148,8 +128,11 @@ class Module:
         if "_parameters" not in d:
             raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() "
                                  "before assigning attributes")
+        if name in d["_buffers"]:
+            self._set_buffer(name, value)
+            return
         if (not isinstance(value, (Parameter, Module)) and name not in d["_parameters"]
-                and name not in d["_modules"] and name not in d["_buffers"]):
+                and name not in d["_modules"]):
             object.__setattr__(self, name, value)  # a plain attribute (e.g. a forward cache): the common case
             return
         for registry in (self._parameters, self._modules):
@@ -158,13 +141,16 @@ class Module:
             self._parameters[name] = value
         elif isinstance(value, Module):
             self._modules[name] = value
-        elif name in self._buffers:
-            value = float_array(name, value)
-            self._buffers[name] = value
         object.__setattr__(self, name, value)
 
     def register_buffer(self, name: str, value) -> None:
-        """A non-trainable array saved in ``state_dict`` (e.g. running statistics)."""
+        """A non-trainable array saved in ``state_dict`` (e.g. running statistics).
+
+        Later assignments ``self.name = array`` replace it through the same check.
+        """
+        self._set_buffer(name, value)
+
+    def _set_buffer(self, name: str, value) -> None:
         value = float_array(name, value)
         self._buffers[name] = value
         object.__setattr__(self, name, value)
@@ -208,9 +194,9 @@ class Module:
             p.zero_grad()
 
     def train(self, mode: bool = True) -> Module:
-        mode = _flag("mode", mode)
+        mode = flag("mode", mode)
         for m in self.modules():
-            object.__setattr__(m, "training", mode)
+            m.training = mode
         return self
 
     def eval(self) -> Module:
@@ -297,8 +283,8 @@ class Linear(Module):
         super().__init__()
         in_features = positive_int("in_features", in_features)
         out_features = positive_int("out_features", out_features)
-        bias = _flag("bias", bias)
-        dt = _dtype(dtype)
+        bias = flag("bias", bias)
+        dt = float_dtype("dtype", dtype)
         gen = as_generator(rng)
         if init is None:
             W, b = torch_default_linear(in_features, out_features, rng=gen, dtype=dt)
@@ -331,10 +317,11 @@ class Linear(Module):
         self._set_arrays(W, b)
         return self
 
-    # linear_forward/linear_backward's kernels (same formulas, same cache), minus
-    # their per-call validation of the layer's own W and b: checking that a
-    # (784, 256) weight is finite on every call costs as much as the bias and
-    # ReLU together. The input is still checked fully, dout for shape and dtype.
+    # linear_forward/linear_backward's formulas (the same private functions, the
+    # same cache), minus their per-call validation of the layer's own W and b:
+    # checking that a (784, 256) weight is finite on every call costs as much as
+    # the bias and ReLU together. The input is still checked fully, dout for type,
+    # shape and dtype.
     def forward(self, x):
         W = self.weight.data
         x = float_array("x", x, ndim=2)
@@ -344,15 +331,15 @@ class Linear(Module):
             raise TypeError(f"x has dtype {x.dtype} but this Linear layer holds {W.dtype} weights")
         b = None if self.bias is None else self.bias.data
         self._cache = (x, W, b)
-        return L.affine(x, W, b)
+        return L._linear(x, W, b)
 
     def backward(self, dout, *, input_grad: bool = True):
         x, W, b = self._cached()
-        dout = _upstream(dout, (x.shape[0], W.shape[1]), x.dtype)
-        dx, dW, db = L.affine_grads(dout, x, W, b, input_grad=input_grad)
-        self.weight.accumulate_grad(dW, owned=True)
+        dout = upstream_gradient(dout, shape=(x.shape[0], W.shape[1]), dtype=x.dtype, allow_nonfinite=True)
+        dx, dW, db = L._linear_grads(dout, x, W, b, input_grad=input_grad)
+        self.weight.accumulate_grad(dW)
         if b is not None:
-            self.bias.accumulate_grad(db, owned=True)
+            self.bias.accumulate_grad(db)
         return dx
 
     def extra_repr(self) -> str:
@@ -360,12 +347,22 @@ class Linear(Module):
 
 
 class _Activation(Module):
-    """An elementwise activation: forward/backward delegate to ``layers``. Chapters 1 and 5."""
+    """An elementwise activation: forward/backward delegate to ``layers``. Chapters 1 and 5.
+
+    Subclasses name the functional pair and pass their checked options (keyword
+    arguments of that pair) to ``__init__``; each option is also an attribute.
+    """
 
     _forward = _backward = None  # set by subclasses (staticmethods of mlp_lib.layers)
 
+    def __init__(self, **options):
+        super().__init__()
+        self._option_names = tuple(options)
+        for name, value in options.items():
+            setattr(self, name, value)
+
     def _options(self) -> dict:
-        return {}
+        return {name: getattr(self, name) for name in self._option_names}
 
     def forward(self, x):
         out, self._cache = type(self)._forward(x, **self._options())
@@ -406,11 +403,7 @@ class LeakyReLU(_Activation):
     _forward, _backward = staticmethod(L.leaky_relu_forward), staticmethod(L.leaky_relu_backward)
 
     def __init__(self, negative_slope=0.01):
-        super().__init__()
-        self.negative_slope = positive("negative_slope", negative_slope, allow_zero=True)
-
-    def _options(self):
-        return {"negative_slope": self.negative_slope}
+        super().__init__(negative_slope=positive("negative_slope", negative_slope, allow_zero=True))
 
 
 class ELU(_Activation):
@@ -418,11 +411,7 @@ class ELU(_Activation):
     _forward, _backward = staticmethod(L.elu_forward), staticmethod(L.elu_backward)
 
     def __init__(self, alpha=1.0):
-        super().__init__()
-        self.alpha = positive("alpha", alpha, allow_zero=True)
-
-    def _options(self):
-        return {"alpha": self.alpha}
+        super().__init__(alpha=positive("alpha", alpha, allow_zero=True))
 
 
 class Softplus(_Activation):
@@ -430,14 +419,7 @@ class Softplus(_Activation):
     _forward, _backward = staticmethod(L.softplus_forward), staticmethod(L.softplus_backward)
 
     def __init__(self, beta=1.0, threshold=20.0):
-        super().__init__()
-        self.beta = positive("beta", beta)
-        if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not math.isfinite(threshold):
-            raise TypeError(f"threshold must be a finite real number, got {threshold!r}")
-        self.threshold = float(threshold)
-
-    def _options(self):
-        return {"beta": self.beta, "threshold": self.threshold}
+        super().__init__(beta=positive("beta", beta), threshold=real_number("threshold", threshold))
 
 
 class GELU(_Activation):
@@ -445,11 +427,7 @@ class GELU(_Activation):
     _forward, _backward = staticmethod(L.gelu_forward), staticmethod(L.gelu_backward)
 
     def __init__(self, approximate="none"):
-        super().__init__()
-        self.approximate = one_of("approximate", approximate, ("none", "tanh"))
-
-    def _options(self):
-        return {"approximate": self.approximate}
+        super().__init__(approximate=one_of("approximate", approximate, ("none", "tanh")))
 
 
 class BatchNorm1d(Module):
@@ -467,43 +445,47 @@ class BatchNorm1d(Module):
         self.num_features = positive_int("num_features", num_features)
         self.momentum = probability("momentum", momentum, allow_one=True)
         self.eps = positive("eps", eps)
-        dt = _dtype(dtype)
+        dt = float_dtype("dtype", dtype)
         self.weight = Parameter(np.ones(self.num_features, dtype=dt))
         self.bias = Parameter(np.zeros(self.num_features, dtype=dt))
         self.register_buffer("running_mean", np.zeros(self.num_features, dtype=dt))
         self.register_buffer("running_var", np.ones(self.num_features, dtype=dt))
 
     def forward(self, x):
-        W = self.weight.data
+        gamma, beta = self.weight.data, self.bias.data
         # batchnorm_forward's checks on the input only: the layer's own parameters
-        # and buffers are kept valid by construction.
-        x = float_array("x", x, ndim=2)
+        # and buffers are kept valid by construction. In training mode the NaN/inf
+        # check comes after the statistics, below.
+        x = float_array("x", x, ndim=2, allow_nonfinite=self.training)
         if x.shape[1] != self.num_features:
             raise ValueError(f"x must have shape (N, {self.num_features}), got shape {x.shape}")
-        if x.dtype != W.dtype:
-            raise TypeError(f"x has dtype {x.dtype} but this BatchNorm1d holds {W.dtype} parameters")
+        if x.dtype != gamma.dtype:
+            raise TypeError(f"x has dtype {x.dtype} but this BatchNorm1d holds {gamma.dtype} parameters")
         if not self.training:
-            out, self._cache, _, _ = N.batchnorm_eval_kernel(
-                x, W, self.bias.data, self.running_mean, self.running_var, self.eps)
+            out, self._cache, _, _ = N._batchnorm_eval(x, gamma, beta, self.running_mean, self.running_var,
+                                                       self.eps)
             return out
-        if x.shape[0] < 2:
-            raise ValueError(f"x must have at least 2 rows in training mode (a batch variance needs N >= 2), "
-                             f"got shape {x.shape}")
-        out, self._cache, running_mean, running_var = N.batchnorm_train_kernel(
-            x, W, self.bias.data, self.running_mean, self.running_var, self.momentum, self.eps)
-        # Replaced, never modified in place.
-        self._buffers["running_mean"] = running_mean
-        self._buffers["running_var"] = running_var
-        object.__setattr__(self, "running_mean", running_mean)
-        object.__setattr__(self, "running_var", running_var)
+        N._check_batch_size(x)
+        # A NaN or inf anywhere in x makes its feature's inv_std NaN, so checking these
+        # D numbers spares a scan of the N x D batch on every call. Only when one is not
+        # finite is x scanned, to raise the usual error (a finite x whose sums overflow
+        # passes, as it passes batchnorm_forward's check).
+        with np.errstate(invalid="ignore"):  # inf - inf: reported just below
+            out, cache, running_mean, running_var = N._batchnorm_train(
+                x, gamma, beta, self.running_mean, self.running_var, self.momentum, self.eps)
+        if not np.isfinite(cache["inv_std"]).all():
+            float_array("x", x)
+        self._cache = cache
+        self.running_mean, self.running_var = running_mean, running_var  # replaced, never modified in place
         return out
 
     def backward(self, dout, *, input_grad: bool = True):
         cache = self._cached()
-        dout = _upstream(dout, cache["xc"].shape, cache["xc"].dtype)
-        dx, dgamma, dbeta = N.batchnorm_backward_kernel(dout, cache, input_grad=input_grad)
-        self.weight.accumulate_grad(dgamma, owned=True)
-        self.bias.accumulate_grad(dbeta, owned=True)
+        xc = cache["xc"]
+        dout = upstream_gradient(dout, shape=xc.shape, dtype=xc.dtype, allow_nonfinite=True)
+        dx, dgamma, dbeta = N._batchnorm_backward(dout, cache, input_grad=input_grad)
+        self.weight.accumulate_grad(dgamma)
+        self.bias.accumulate_grad(dbeta)
         return dx
 
     def extra_repr(self) -> str:
@@ -610,77 +592,3 @@ class Residual(Module):
         if not input_grad:
             return self.block.backward(dout, input_grad=False)
         return dout + self.block.backward(dout)
-
-
-class Perceptron:
-    """Rosenblatt's perceptron with the perceptron learning rule. Chapter 1.
-
-    Labels are {0, 1}. ``predict(X) = 1`` where ``X @ w + b > 0``, else 0
-    (the Heaviside step with H(0) = 0, as scikit-learn's ``Perceptron``).
-    The bias is the weight of a constant +1 input: ``coef`` holds
-    ``(n_features + 1,)`` numbers, the last one being the bias, and
-    ``weights``/``bias`` are views of it. Initial weights are zeros, or
-    U(-0.5, 0.5)/sqrt(n_features + 1) from ``rng`` when one is given.
-    """
-
-    def __init__(self, n_features, *, rng=None, lr=1.0):
-        self.n_features = positive_int("n_features", n_features)
-        self.lr = positive("lr", lr)
-        if rng is None:
-            self.coef = np.zeros(self.n_features + 1)
-        else:
-            self.coef = (as_generator(rng).random(self.n_features + 1) - 0.5) / math.sqrt(self.n_features + 1)
-
-    @property
-    def weights(self) -> np.ndarray:
-        return self.coef[:-1]
-
-    @property
-    def bias(self) -> float:
-        return float(self.coef[-1])
-
-    def _inputs(self, X) -> np.ndarray:
-        X = float_array("X", X, ndim=2)
-        if X.shape[1] != self.n_features:
-            raise ValueError(f"X must have shape (N, {self.n_features}), got shape {X.shape}")
-        return X
-
-    def decision_function(self, X) -> np.ndarray:
-        """Shapes: X (N, n_features) -> (N,) the pre-activations ``X @ w + b``."""
-        X = self._inputs(X)
-        return X @ self.coef[:-1] + self.coef[-1]
-
-    def predict(self, X) -> np.ndarray:
-        """Shapes: X (N, n_features) -> (N,) int64 labels in {0, 1}."""
-        return (self.decision_function(X) > 0).astype(np.int64)
-
-    def fit(self, X, y, *, epochs, rng=None) -> list[int]:
-        """Cycle through the data, ``w += lr * (y - yhat) * [x, 1]`` after each example.
-
-        Shapes: X (N, n_features), y (N,) in {0, 1}. Returns the number of
-        mistakes in each epoch; stops early after an epoch without mistakes
-        (the data are then separated and no weight can change). ``rng`` (a
-        Generator or an int seed) shuffles the order every epoch; None keeps
-        the given order.
-        """
-        X = self._inputs(X)
-        y = label_array("y", y, n=X.shape[0], num_classes=2)
-        epochs = positive_int("epochs", epochs)
-        gen = None if rng is None else as_generator(rng)
-        Xa = np.hstack([X.astype(np.float64), np.ones((X.shape[0], 1))])  # the constant +1 input
-        mistakes = []
-        for _ in range(epochs):
-            order = gen.permutation(X.shape[0]) if gen is not None else range(X.shape[0])
-            count = 0
-            for i in order:
-                yhat = 1 if Xa[i] @ self.coef > 0 else 0
-                if yhat != y[i]:
-                    self.coef += self.lr * (y[i] - yhat) * Xa[i]
-                    count += 1
-            mistakes.append(count)
-            if count == 0:
-                break
-        return mistakes
-
-    def __repr__(self) -> str:
-        return f"Perceptron(n_features={self.n_features}, lr={self.lr})"

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 from cycler import cycler
 
-from mlp_lib._checks import float_array, label_array, positive_int
+from mlp_lib._checks import float_array, label_array, positive, positive_int
 
 __all__ = [
     "PALETTE",
@@ -197,8 +197,7 @@ def plot_decision_boundary(predict_fn: Callable[[np.ndarray], np.ndarray], X, y,
     resolution = positive_int("resolution", resolution)
     if resolution < 2:
         raise ValueError(f"resolution must be >= 2, got {resolution}")
-    if not isinstance(padding, (int, float)) or isinstance(padding, bool) or not padding >= 0:
-        raise ValueError(f"padding must be a number >= 0, got {padding!r}")
+    padding = positive("padding", padding, allow_zero=True)
     if not callable(predict_fn):
         raise TypeError(f"predict_fn must be callable, got {predict_fn!r}")
     (x0, y0), (x1, y1) = X.min(axis=0) - padding, X.max(axis=0) + padding

@@ -8,11 +8,11 @@ arrays and never modifies its arguments.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
-from mlp_lib._checks import as_generator, expect_shape, float_array, positive, probability
+from mlp_lib._checks import (array_list, as_generator, expect_shape, flag, float_array, positive, probability,
+                             real_number)
 
 __all__ = [
     "dropout_forward", "dropout_backward",
@@ -25,12 +25,6 @@ __all__ = [
 # ---------------------------------------------------------------------------
 # Dropout (Chapter 9)
 # ---------------------------------------------------------------------------
-
-def _check_bool(name: str, value) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
-
 
 def _keep_mask(name: str, mask, shape: tuple) -> np.ndarray:
     """An explicit keep-mask: boolean, or numbers that are all 0 or 1."""
@@ -64,7 +58,7 @@ def dropout_forward(x, *, p, training, rng=None, mask=None):
     """
     x = float_array("x", x)
     p = probability("p", p, allow_one=True)
-    training = _check_bool("training", training)
+    training = flag("training", training)
     if not training:
         return x.copy(), {"training": False, "mask": None, "scale": 1.0}
 
@@ -104,13 +98,6 @@ def dropout_backward(dout, cache):
 # Weight penalties (Chapter 8)
 # ---------------------------------------------------------------------------
 
-def _weight_list(name: str, weights) -> list[np.ndarray]:
-    # A bare array would be iterated row by row: a silent wrong answer for grads.
-    if not isinstance(weights, (list, tuple)):
-        raise TypeError(f"{name} must be a list of arrays (one per layer), got {type(weights).__name__}")
-    return [float_array(f"{name}[{i}]", w) for i, w in enumerate(weights)]
-
-
 def _sum_squares(w: np.ndarray) -> float:
     return float(np.sum(np.square(w, dtype=np.float64)))
 
@@ -124,7 +111,7 @@ def l2_penalty(weights, lam):
     ``value = lam / 2 * sum_l ||W_l||^2`` and ``grad_l = lam * W_l``. Biases
     are usually not penalized: pass only the weight matrices.
     """
-    weights = _weight_list("weights", weights)
+    weights = array_list("weights", weights)
     lam = positive("lam", lam, allow_zero=True)
     value = 0.5 * lam * sum(_sum_squares(w) for w in weights)
     return value, [lam * w for w in weights]
@@ -139,7 +126,7 @@ def l1_penalty(weights, lam):
     ``lam * sign(W_l)``, which is 0 where a weight is exactly 0 (as torch's
     autograd of ``abs`` gives).
     """
-    weights = _weight_list("weights", weights)
+    weights = array_list("weights", weights)
     lam = positive("lam", lam, allow_zero=True)
     value = lam * sum(float(np.sum(np.abs(w), dtype=np.float64)) for w in weights)
     return value, [lam * np.sign(w) for w in weights]
@@ -158,7 +145,7 @@ def elastic_net_penalty(weights, lam, l1_ratio):
     summed over the list. ``l1_ratio = 1`` is ``l1_penalty(weights, lam)``,
     ``l1_ratio = 0`` is ``l2_penalty(weights, lam)``.
     """
-    weights = _weight_list("weights", weights)
+    weights = array_list("weights", weights)
     lam = positive("lam", lam, allow_zero=True)
     l1_ratio = probability("l1_ratio", l1_ratio, allow_one=True)
     l1 = sum(float(np.sum(np.abs(w), dtype=np.float64)) for w in weights)
@@ -173,11 +160,10 @@ def elastic_net_penalty(weights, lam, l1_ratio):
 # ---------------------------------------------------------------------------
 
 def _norm_type(value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
-        raise TypeError(f"norm_type must be a real number > 0 or math.inf, got {value!r}")
-    if value <= 0:
+    value = real_number("norm_type", value, allow_nonfinite=True)  # math.inf is the max norm
+    if not value > 0:  # NaN included
         raise ValueError(f"norm_type must be > 0 or math.inf, got {value!r}")
-    return float(value)
+    return value
 
 
 def _vector_norm(w: np.ndarray, ord_: float) -> float:
@@ -201,7 +187,7 @@ def clip_grad_norm(grads, max_norm, *, norm_type=2.0):
     multiplied by ``min(max_norm / (total_norm + 1e-6), 1)``. ``total_norm`` is
     the norm *before* clipping. Returns new arrays.
     """
-    grads = _weight_list("grads", grads)
+    grads = array_list("grads", grads)
     max_norm = positive("max_norm", max_norm, allow_zero=True)
     norm_type = _norm_type(norm_type)
     if not grads:
@@ -219,7 +205,7 @@ def clip_grad_value(grads, clip_value):
     Shapes: grads [g_1, ..., g_L] -> [same shapes]. Chapter 4.
     Same as ``torch.nn.utils.clip_grad_value_`` but returns new arrays.
     """
-    grads = _weight_list("grads", grads)
+    grads = array_list("grads", grads)
     clip_value = positive("clip_value", clip_value, allow_zero=True)
     return [np.clip(g, -clip_value, clip_value) for g in grads]
 

@@ -17,7 +17,8 @@ import time
 
 import numpy as np
 
-from mlp_lib._checks import as_generator, float_array, label_array, one_of, positive, positive_int
+from mlp_lib._checks import (as_generator, flag, float_array, label_array, one_of, positive, positive_int,
+                             real_number)
 from mlp_lib.optim import apply_step
 from mlp_lib.regularization import clip_grad_norm as _clip_grad_norm
 
@@ -54,8 +55,7 @@ def minibatches(X, y, *, batch_size, rng=None, shuffle=True):
     """
     X, y = _inputs(X, y)
     batch_size = positive_int("batch_size", batch_size)
-    if not isinstance(shuffle, bool):
-        raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
+    shuffle = flag("shuffle", shuffle)
     n = X.shape[0]
     if shuffle:
         if rng is None:
@@ -146,9 +146,7 @@ class EarlyStopping:
         self.patience = positive_int("patience", patience)
         self.min_delta = positive("min_delta", min_delta, allow_zero=True)
         self.mode = one_of("mode", mode, ("min", "max"))
-        if not isinstance(restore_best, bool):
-            raise TypeError(f"restore_best must be True or False, got {restore_best!r}")
-        self.restore_best = restore_best
+        self.restore_best = flag("restore_best", restore_best)
         self.monitor = None if monitor is None else one_of("monitor", monitor, _HISTORY_KEYS[:4])
         self.reset()
 
@@ -160,9 +158,7 @@ class EarlyStopping:
         self.improved = False
 
     def update(self, value) -> bool:
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-            raise TypeError(f"value must be a real number, got {value!r}")
-        value = float(value)
+        value = real_number("value", value, allow_nonfinite=True)  # NaN is allowed: it never improves
         self.epoch += 1
         if math.isnan(value):
             self.improved = False
@@ -269,8 +265,7 @@ def fit(model, *, loss, optimizer, X, y, epochs, batch_size, rng, validation=Non
     if clip_grad_norm is not None:
         clip_grad_norm = positive("clip_grad_norm", clip_grad_norm)
     callbacks = tuple(callbacks)
-    if not isinstance(progress, bool):
-        raise TypeError(f"progress must be True or False, got {progress!r}")
+    progress = flag("progress", progress)
 
     params = model.parameters()
     weights = [p for p in params if p.data.ndim >= 2]

@@ -13,14 +13,13 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-import numbers
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from mlp_lib._checks import as_generator, float_array, positive_int
+from mlp_lib._checks import as_generator, flag, float_array, integer, positive_int, real_number
 
 __all__ = [
     "LogUniform",
@@ -44,12 +43,6 @@ RESERVED_COLUMNS = ("trial", "score", "seconds")
 # ---------------------------------------------------------------- distributions
 
 
-def _finite(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise TypeError(f"{name} must be a finite real number, got {value!r}")
-    return float(value)
-
-
 @dataclasses.dataclass(frozen=True)
 class Uniform:
     """Uniform on [low, high). Chapter 6."""
@@ -58,7 +51,7 @@ class Uniform:
     high: float
 
     def __post_init__(self):
-        low, high = _finite("low", self.low), _finite("high", self.high)
+        low, high = real_number("low", self.low), real_number("high", self.high)
         if not low < high:
             raise ValueError(f"Uniform needs low < high, got low={low}, high={high}")
 
@@ -78,7 +71,7 @@ class LogUniform:
     high: float
 
     def __post_init__(self):
-        low, high = _finite("low", self.low), _finite("high", self.high)
+        low, high = real_number("low", self.low), real_number("high", self.high)
         if not 0 < low < high:
             raise ValueError(f"LogUniform needs 0 < low < high, got low={low}, high={high}")
 
@@ -95,9 +88,7 @@ class IntUniform:
 
     def __post_init__(self):
         for name in ("low", "high"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-                raise TypeError(f"IntUniform {name} must be an int, got {v!r}")
+            integer(f"IntUniform {name}", getattr(self, name))
         if not self.low <= self.high:
             raise ValueError(f"IntUniform needs low <= high, got low={self.low}, high={self.high}")
 
@@ -193,9 +184,7 @@ class TrialTable:
     """
 
     def __init__(self, rows: Sequence[Mapping] = (), *, maximize: bool = True):
-        if not isinstance(maximize, bool):
-            raise TypeError(f"maximize must be a bool, got {maximize!r}")
-        self.maximize = maximize
+        self.maximize = flag("maximize", maximize)
         self.rows: list[dict] = []
         for row in rows:
             self.append(row)
@@ -236,9 +225,7 @@ class TrialTable:
         """
         if not self.rows:
             raise ValueError("best() of an empty TrialTable")
-        maximize = self.maximize if maximize is None else maximize
-        if not isinstance(maximize, bool):
-            raise TypeError(f"maximize must be a bool, got {maximize!r}")
+        maximize = self.maximize if maximize is None else flag("maximize", maximize)
         scores = np.asarray(self.column("score"), dtype=np.float64)
         i = int(np.argmax(scores) if maximize else np.argmin(scores))
         return dict(self.rows[i])
@@ -274,9 +261,11 @@ def _evaluate(objective: Callable, config: dict, trial: int) -> dict:
     start = time.perf_counter()
     score = objective(dict(config))  # a copy: the objective may not edit the recorded config
     seconds = time.perf_counter() - start
-    if isinstance(score, (bool, np.bool_)) or not isinstance(score, numbers.Real) or not math.isfinite(score):
-        raise ValueError(f"objective must return a finite real score, got {score!r} for config {config}")
-    return {"trial": trial, **config, "score": float(score), "seconds": seconds}
+    try:
+        score = real_number("score", score)
+    except TypeError:  # the objective's result, not an argument: a ValueError
+        raise ValueError(f"objective must return a finite real score, got {score!r} for config {config}") from None
+    return {"trial": trial, **config, "score": score, "seconds": seconds}
 
 
 def _check_objective(objective) -> None:
@@ -284,17 +273,11 @@ def _check_objective(objective) -> None:
         raise TypeError(f"objective must be callable as objective(config) -> float, got {objective!r}")
 
 
-def _check_bool(name: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {value!r}")
-    return value
-
-
 def grid_search(objective: Callable[[dict], float], space: Mapping[str, list], *,
                 maximize: bool = True) -> TrialTable:
     """Evaluate ``objective`` on every config of :func:`grid` (in its order). Chapter 6."""
     _check_objective(objective)
-    table = TrialTable(maximize=_check_bool("maximize", maximize))
+    table = TrialTable(maximize=flag("maximize", maximize))
     for i, config in enumerate(grid(space)):
         table.append(_evaluate(objective, config, i))
     return table
@@ -304,7 +287,7 @@ def random_search(objective: Callable[[dict], float], space: Mapping, *, n_trial
                   maximize: bool = True) -> TrialTable:
     """Evaluate ``objective`` on ``n_trials`` configs from :func:`sample_configs`. Chapter 6."""
     _check_objective(objective)
-    table = TrialTable(maximize=_check_bool("maximize", maximize))
+    table = TrialTable(maximize=flag("maximize", maximize))
     for i, config in enumerate(sample_configs(space, n_trials, rng=rng)):
         table.append(_evaluate(objective, config, i))
     return table
@@ -334,11 +317,11 @@ def expected_improvement(mu, sigma, best: float, *, xi: float = 0.0, maximize: b
         raise ValueError(f"mu and sigma must have the same shape, got {mu.shape} and {sigma.shape}")
     if (sigma < 0).any():
         raise ValueError("sigma must be >= 0 (a standard deviation)")
-    best = _finite("best", best)
-    xi = _finite("xi", xi)
+    best = real_number("best", best)
+    xi = real_number("xi", xi)
     if xi < 0:
         raise ValueError(f"xi must be >= 0, got {xi}")
-    _check_bool("maximize", maximize)
+    flag("maximize", maximize)
     d = (mu - best - xi) if maximize else (best - mu - xi)
     certain = sigma == 0
     safe_sigma = np.where(certain, 1.0, sigma)  # avoids 0/0; those entries are replaced below
@@ -404,10 +387,10 @@ def bayesian_search(objective: Callable[[dict], float], space: Mapping, *, n_tri
     n_trials = positive_int("n_trials", n_trials)
     n_initial = positive_int("n_initial", n_initial)
     candidates = positive_int("candidates", candidates)
-    xi = _finite("xi", xi)
+    xi = real_number("xi", xi)
     if xi < 0:
         raise ValueError(f"xi must be >= 0, got {xi}")
-    maximize = _check_bool("maximize", maximize)
+    maximize = flag("maximize", maximize)
     gen = as_generator(rng)
     encoder = _Encoder(space)
     sign = 1.0 if maximize else -1.0  # the GP always maximises sign * score
@@ -453,7 +436,7 @@ def kfold_indices(n: int, k: int, *, shuffle: bool = True, rng=None) -> list[tup
     k = positive_int("k", k)
     if not 2 <= k <= n:
         raise ValueError(f"k must be in [2, n={n}], got {k}")
-    shuffle = _check_bool("shuffle", shuffle)
+    shuffle = flag("shuffle", shuffle)
     if shuffle:
         if rng is None:
             raise TypeError("rng is required when shuffle=True (randomness is explicit in mlp_lib)")
@@ -493,7 +476,7 @@ def stratified_kfold_indices(y, k: int, *, shuffle: bool = True, rng=None) -> li
     k = positive_int("k", k)
     if not 2 <= k <= n:
         raise ValueError(f"k must be in [2, N={n}], got {k}")
-    shuffle = _check_bool("shuffle", shuffle)
+    shuffle = flag("shuffle", shuffle)
     if shuffle and rng is None:
         raise TypeError("rng is required when shuffle=True (randomness is explicit in mlp_lib)")
     if not shuffle and rng is not None:

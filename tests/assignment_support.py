@@ -19,6 +19,7 @@ Usage in a chapter's test module::
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder import notebooks, pipeline, references
+from autograder import compare, notebooks, pipeline, references
 from autograder.course import Course
 from autograder.spec import load_spec
 
@@ -186,3 +187,135 @@ def assert_uncatalogued_bugs_are_never_wrongly_named(spec, hidden_cases: dict, s
         v = feedback_for(spec, hidden_cases, solution, bug)
         assert v.points == 0, f"{bug.description}: not caught ({v.messages})"
         assert outcome(v, bug) != "wrongly named", f"{bug.description}: {v.diagnoses} {v.messages}"
+
+
+# -- understanding parts and written answers (issue 14) ------------------------------------------------
+BOOK_LABELS = frozenset(re.findall(r"\((ch\d\d-[A-Za-z0-9-]+)\)=", "\n".join(
+    p.read_text(encoding="utf-8") for p in sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb")))))
+
+
+def assert_hidden_cases_vary_with_the_seed(hidden_cases: dict, part_id: str) -> None:
+    """Two secret seeds ask other questions (other inputs) with other answers, so a list of answers
+    learnt from one grading round (or from the public cases) is worth nothing in the next."""
+    (seed_a, cases_a), (seed_b, cases_b) = list(hidden_cases.items())[:2]
+    a, b = cases_a[part_id], cases_b[part_id]
+
+    def flat(cases, what):
+        return [np.asarray(arr).tobytes() + str(np.asarray(arr).shape).encode()
+                for case in cases for _, arr in sorted(getattr(case, what).items())]
+
+    assert flat(a, "inputs") != flat(b, "inputs"), f"{part_id}: seeds {seed_a} and {seed_b} draw the same inputs"
+    assert flat(a, "expected") != flat(b, "expected"), f"{part_id}: seeds {seed_a} and {seed_b} expect the same answers"
+
+
+def _guesses(cases, rng) -> dict:
+    """Guessing strategies that know the vocabulary and the shapes of the answers (more than a student
+    does): every constant answer seen among the expected ones (for numbers: their median and 0 too), and
+    three random guesses drawn from the same vocabulary or range."""
+    names = list(cases[0].expected)
+    pools = {name: np.concatenate([np.ravel(c.expected[name]) for c in cases]) for name in names}
+    constants = {}
+    for name, pool in pools.items():
+        if pool.dtype.kind == "f":
+            finite = pool[np.isfinite(pool)]
+            constants[name] = [float(np.median(finite)), 0.0, float(finite.max())]
+        else:
+            constants[name] = list(np.unique(pool))
+    strategies = {}
+    for k in range(max(len(v) for v in constants.values())):
+        strategies[f"constant #{k}"] = [
+            {n: np.full(c.expected[n].shape, constants[n][min(k, len(constants[n]) - 1)],
+                        dtype=c.expected[n].dtype) for n in names} for c in cases]
+    for k in range(3):
+        guess = []
+        for c in cases:
+            out = {}
+            for n in names:
+                pool, shape = pools[n], c.expected[n].shape
+                if pool.dtype.kind == "f":
+                    finite = pool[np.isfinite(pool)]
+                    out[n] = rng.uniform(finite.min(), finite.max(), size=shape)
+                else:
+                    out[n] = rng.choice(np.unique(pool), size=shape)
+            guess.append(out)
+        strategies[f"random #{k}"] = guess
+    return strategies
+
+
+def assert_guesses_lose(spec, hidden_cases: dict, part_id: str, *, seed: int = 14) -> None:
+    """A constant answer (each value of the vocabulary, the most common one included) and random guesses
+    score nothing on the part, on every secret seed."""
+    plan = {p.id: p for p in spec.plans()}[part_id]
+    rng = np.random.default_rng(seed)
+    for secret, cases in hidden_cases.items():
+        for name, guess in _guesses(cases[part_id], rng).items():
+            outs = [compare.CaseOutput(outputs=g) for g in guess]
+            verdict = compare.judge_part(plan, cases[part_id], outs)
+            assert verdict.points == 0, f"seed {secret}: the guess {name} earns the points of {part_id}"
+
+
+def assert_mutants_explain_the_right_answer(spec, part_ids) -> None:
+    """Every typical mistake of a new part tells the student what is wrong and where the book explains it."""
+    for pid in part_ids:
+        part = spec.part(pid)
+        assert len(part.mutants) >= 4, f"{pid}: a catalogue of typical wrong answers, guesses included"
+        for name, mutant in part.mutants.items():
+            assert len(mutant.feedback) > 40, f"{pid}: mutant {name!r} has no feedback for the student"
+            assert mutant.book in BOOK_LABELS, f"{pid}: mutant {name!r} points to {mutant.book!r}, no book section"
+
+
+def assert_written_answer_is_graded_by_hand(source: Path, released: Path, grade_id: str, points: float) -> None:
+    """A free-response question: a locked markdown question, then nbgrader's *manually graded answer*
+    (markdown, solution + grade, unlocked, with points), whose model answer and rubric the release strips.
+    The grading machinery leaves it to the formgrader: it is not a Part, restoring a submission keeps the
+    student's text, and the executed code is the same with or without it. The experiment stays last."""
+    src_cells = json.loads(Path(source).read_text(encoding="utf-8"))["cells"]
+    rel_cells = json.loads(Path(released).read_text(encoding="utf-8"))["cells"]
+    ids = [notebooks.grade_id(c) for c in src_cells]
+    at = ids.index(grade_id)
+    answer, question = src_cells[at], src_cells[at - 1]
+    meta = notebooks.nbgrader_meta(answer)
+    assert answer["cell_type"] == "markdown" and meta["solution"] and meta["grade"] and not meta["locked"]
+    assert meta["points"] == points and meta["schema_version"] == 3
+    text = notebooks.source_text(answer)
+    assert "### BEGIN SOLUTION" in text and "### END SOLUTION" in text and "Rubric" in text
+    assert question["cell_type"] == "markdown" and notebooks.nbgrader_meta(question)["locked"]
+    assert grade_id not in notebooks.test_cells({"cells": src_cells})
+    released_answer = next(c for c in rel_cells if notebooks.grade_id(c) == grade_id)
+    assert notebooks.source_text(released_answer).strip() == "YOUR ANSWER HERE"
+    assert "Rubric" not in Path(released).read_text(encoding="utf-8")
+    # A submission with an answer written in: restored as the student's own cell, text kept.
+    submitted = json.loads(json.dumps(rel_cells))
+    written = next(c for c in submitted if notebooks.grade_id(c) == grade_id)
+    written["source"] = "Because the two classes lie on the diagonals of the square."
+    restored = notebooks.restore(src_cells, submitted, set(notebooks.test_cells({"cells": src_cells})))
+    kept = [c for c in restored.cells if c.grade_id == grade_id]
+    assert [(c.origin, c.cell_type, c.source) for c in kept] == [("student", "markdown", written["source"])]
+    assert not restored.notes
+    assert notebooks.grade_id(src_cells[-1]) == "experiment" and notebooks.grade_id(src_cells[-2]) == "experiment-text"
+
+
+def understanding_checks(assignment: str, part_ids: list, *, written_answer: str, points: float):
+    """The four tests of a chapter's understanding parts and written answer, to bind in its test module:
+    hidden cases vary with the secret seed, guesses lose, every typical mistake explains the right answer,
+    and the written answer is left to the formgrader (see the functions above)."""
+    source, released = notebook_paths(assignment)
+
+    @pytest.mark.parametrize("part_id", part_ids)
+    def test_hidden_cases_of_the_understanding_parts_vary_with_the_secret_seed(hidden_cases, part_id):
+        assert_hidden_cases_vary_with_the_seed(hidden_cases, part_id)
+
+    @pytest.mark.parametrize("part_id", part_ids)
+    def test_a_constant_answer_or_a_random_guess_loses_each_understanding_part(spec, hidden_cases, part_id):
+        assert_guesses_lose(spec, hidden_cases, part_id)
+
+    def test_each_typical_mistake_of_the_understanding_parts_explains_the_right_answer(spec):
+        assert_mutants_explain_the_right_answer(spec, part_ids)
+
+    def test_the_written_answer_is_left_to_the_formgrader_with_a_rubric():
+        assert_written_answer_is_graded_by_hand(source, released, written_answer, points=points)
+
+    return (test_hidden_cases_of_the_understanding_parts_vary_with_the_secret_seed,
+            test_a_constant_answer_or_a_random_guess_loses_each_understanding_part,
+            test_each_typical_mistake_of_the_understanding_parts_explains_the_right_answer,
+            test_the_written_answer_is_left_to_the_formgrader_with_a_rubric)

@@ -27,6 +27,7 @@ SEEDS = (20251122, 7)            # stand-ins for the instructor's secret seed
 course, spec, hidden_cases, solution = support.fixtures(ASSIGNMENT, seeds=SEEDS)
 MUTANTS = support.mutant_ids(ASSIGNMENT)
 PART_IDS = ["linear_regression_gd", "minibatches", "sgd_momentum_step", "adagrad_step", "rmsprop_step", "adam_step"]
+UNDERSTANDING = ["lr_regimes", "adam_constant_gradient_steps"]   # Parts 7 and 8: what the chapter teaches to predict
 
 
 def tensors(case: dict, names) -> list:
@@ -34,10 +35,10 @@ def tensors(case: dict, names) -> list:
 
 
 def test_spec_has_the_six_parts_of_the_notebook_each_with_a_mutant_catalogue(spec):
-    assert [p.id for p in spec.parts] == PART_IDS
-    assert sum(p.points for p in spec.parts) == 15
+    assert [p.id for p in spec.parts] == PART_IDS + UNDERSTANDING
+    assert sum(p.points for p in spec.parts) == 19
     assert all(len(p.mutants) >= 4 for p in spec.parts), "every part needs a catalogue of typical mistakes"
-    for part in spec.parts[2:]:
+    for part in spec.parts[2:len(PART_IDS)]:
         assert "state updated in place" in part.mutants, f"{part.id}: the in-place state mutant is missing"
 
 
@@ -206,4 +207,56 @@ def test_each_mutant_loses_its_own_part_only_with_its_diagnosis(spec, hidden_cas
 
 @pytest.mark.slow
 def test_solution_and_release_through_the_sandboxed_check(course):
-    support.assert_sandboxed_check(course, SOURCE, RELEASED, points=15)
+    support.assert_sandboxed_check(course, SOURCE, RELEASED, points=19)
+
+
+# -- Parts 7 to 9: understanding, graded automatically and by hand --------------------------------------
+
+def test_each_predicted_regime_is_what_gradient_descent_does_on_the_bowl(hidden_cases):
+    """Run the descent the regimes predict: from a start with a component along every eigenvector, the error
+    shrinks without sign changes (smooth), shrinks while its steepest component flips sign every step
+    (zig-zag), or grows (diverges)."""
+    for cases in hidden_cases.values():
+        for case in cases["lr_regimes"]:
+            H = case.inputs["H"]
+            lam, Q = np.linalg.eigh(H)
+            for lr, regime in zip(case.inputs["lrs"], case.expected["regimes"]):
+                sgd, theta, path = optim.SGD(lr=float(lr)), Q @ np.ones(len(lam)), []   # minimum at 0
+                state = sgd.init_state([theta])
+                for _ in range(60):
+                    (theta,), state = sgd.step([theta], [H @ theta], state)
+                    path.append(Q.T @ theta)              # the error in the eigenbasis: every direction present
+                path = np.array(path)
+                early = path[:12]                         # signs before the error is down to rounding
+                flips = np.all(np.sign(early[1:, np.argmax(lam)]) == -np.sign(early[:-1, np.argmax(lam)]))
+                if regime == "diverges":
+                    assert np.linalg.norm(path[-1]) > 1e3
+                else:
+                    assert np.linalg.norm(path[-1]) < np.linalg.norm(path[0])
+                    assert flips == (regime == "zig-zag") and (regime == "zig-zag" or np.all(early > 0))
+
+
+def test_adam_steps_reference_is_mlp_lib_adam_and_the_unrolled_uncorrected_average(spec, hidden_cases):
+    for cases in hidden_cases.values():
+        for case in cases["adam_constant_gradient_steps"]:
+            g, T = case.inputs["g"], int(case.inputs["steps"])
+            lr, b1, b2, eps = (float(case.inputs[k]) for k in ("lr", "beta1", "beta2", "eps"))
+            opt, params, steps = optim.Adam(lr=lr, betas=(b1, b2), eps=eps), [np.zeros_like(g)], []
+            state = opt.init_state(params)
+            m, v, theta, plain = np.zeros_like(g), np.zeros_like(g), np.zeros_like(g), []
+            for _ in range(T):
+                new, state = opt.step(params, [g], state)
+                steps.append(new[0] - params[0])
+                params = new
+                m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g**2
+                plain.append(-lr * m / (np.sqrt(v) + eps))
+            np.testing.assert_allclose(case.expected["corrected"], np.array(steps), rtol=1e-9, atol=1e-18)
+            np.testing.assert_allclose(case.expected["uncorrected"], np.array(plain), rtol=1e-12, atol=0)
+            assert (np.abs(g) < eps).any() and (np.abs(g) > 0.1).any()
+
+
+(test_hidden_cases_of_the_understanding_parts_vary_with_the_secret_seed,
+ test_a_constant_answer_or_a_random_guess_loses_each_understanding_part,
+ test_each_typical_mistake_of_the_understanding_parts_explains_the_right_answer,
+ test_the_written_answer_is_left_to_the_formgrader_with_a_rubric) = support.understanding_checks(
+    ASSIGNMENT, UNDERSTANDING, written_answer="learning-rate-answer", points=3)

@@ -28,6 +28,7 @@ SEEDS = (20251122, 7)            # stand-ins for the instructor's secret seed
 course, spec, hidden_cases, solution = support.fixtures(ASSIGNMENT, seeds=SEEDS)
 answer_namespace = support.answer_namespace
 MUTANTS = support.mutant_ids(ASSIGNMENT)
+UNDERSTANDING = ["gradcheck_verdicts", "gradcheck_diagnosis"]   # Parts 7 and 8: what the chapter teaches to predict
 
 
 def tensors(case: dict) -> dict:
@@ -37,8 +38,8 @@ def tensors(case: dict) -> dict:
 def test_spec_has_the_six_parts_of_the_exercise_matching_the_notebook_cells(spec):
     assert [p.id for p in spec.parts] == ["affine_backward", "sigmoid_backward", "tanh_backward",
                                           "softmax_cross_entropy", "two_layer_loss_and_grads",
-                                          "numerical_gradient"]
-    assert sum(p.points for p in spec.parts) == 10
+                                          "numerical_gradient", *UNDERSTANDING]
+    assert sum(p.points for p in spec.parts) == 14
     assert all(len(p.mutants) >= 4 for p in spec.parts), "every part needs a catalogue of typical mistakes"
 
 
@@ -160,4 +161,62 @@ def test_each_mutant_loses_its_own_part_only_with_its_diagnosis(spec, hidden_cas
 
 @pytest.mark.slow
 def test_solution_and_release_through_the_sandboxed_check(course):
-    support.assert_sandboxed_check(course, SOURCE, RELEASED, points=10)
+    support.assert_sandboxed_check(course, SOURCE, RELEASED, points=14)
+
+
+# -- Parts 7 to 9: understanding, graded automatically and by hand --------------------------------------
+
+def test_verdict_cases_are_read_with_mlp_lib_rel_error_and_cover_every_band_far_from_its_edges(hidden_cases):
+    bands = {"correct": (0, 1e-7), "suspicious": (1e-7, 1e-4), "probably wrong": (1e-4, 1e-2), "wrong": (1e-2, 1)}
+    for cases in hidden_cases.values():
+        seen = set()
+        for case in cases["gradcheck_verdicts"]:
+            for a, n, verdict in zip(case.inputs["analytic"], case.inputs["numeric"], case.expected["verdicts"]):
+                low, high = bands[str(verdict)]
+                r = gradcheck.rel_error(a, n)
+                assert 3 * low <= r and (r <= high / 3 or verdict == "wrong")
+                assert ((a == 0) & (n == 0)).any(), "every check has entries where only the floor avoids 0 / 0"
+                seen.add(str(verdict))
+        assert seen == set(bands)
+
+
+def _two_layer_grads(params, X, y, *, db2_bug=False):
+    z1, c1 = layers.linear_forward(X, params["W1"], params["b1"])
+    a1, cr = layers.relu_forward(z1)
+    z2, c2 = layers.linear_forward(a1, params["W2"], params["b2"])
+    loss, dz2 = losses.softmax_cross_entropy(z2, y)
+    da1, dW2, db2 = layers.linear_backward(dz2, c2)
+    _, dW1, db1 = layers.linear_backward(layers.relu_backward(da1, cr), c1)
+    return loss, {"W1": dW1, "b1": db1, "W2": dW2, "b2": 2 * db2 if db2_bug else db2}, z1
+
+
+def test_diagnosis_reference_names_what_really_happens_in_a_two_layer_check(spec):
+    """The chapter's experiment, run with mlp_lib: a clean check passes, an input moved next to a kink fails
+    the first layer only (the reference blames the kink, and torch agrees with backpropagation), a backward
+    pass with a wrong db2 is a bug."""
+    rng = np.random.default_rng(33)
+    params = {"W1": rng.standard_normal((5, 6)), "b1": rng.standard_normal(6),
+              "W2": rng.standard_normal((6, 3)), "b2": rng.standard_normal(3)}
+    X, y = rng.standard_normal((8, 5)), rng.integers(0, 3, size=8)
+    z1 = X @ params["W1"] + params["b1"]
+    n, k = np.unravel_index(np.argmin(np.where(z1 > 0, z1, np.inf)), z1.shape)
+    X_kink = X.copy()
+    X_kink[n] += (3e-6 - z1[n, k]) * params["W1"][:, k] / (params["W1"][:, k] @ params["W1"][:, k])
+    reference = spec.part("gradcheck_diagnosis").reference
+    for inputs, bug, wanted in ((X, False, "gradients correct"), (X_kink, False, "finite difference crosses a kink"),
+                                (X, True, "bug in the backward pass")):
+        _, grads, z = _two_layer_grads(params, inputs, y, db2_bug=bug)
+        rel = []
+        for name in ("W1", "b1", "W2", "b2"):
+            def loss_of(value, name=name):
+                return _two_layer_grads({**params, name: value}, inputs, y)[0]
+            rel.append(gradcheck.rel_error(grads[name], gradcheck.numerical_gradient(loss_of, params[name].copy())))
+        got = reference(torch.tensor(rel), torch.tensor(z), torch.tensor(1e-5))
+        assert str(got) == wanted, (rel, wanted)
+
+
+(test_hidden_cases_of_the_understanding_parts_vary_with_the_secret_seed,
+ test_a_constant_answer_or_a_random_guess_loses_each_understanding_part,
+ test_each_typical_mistake_of_the_understanding_parts_explains_the_right_answer,
+ test_the_written_answer_is_left_to_the_formgrader_with_a_rubric) = support.understanding_checks(
+    ASSIGNMENT, UNDERSTANDING, written_answer="finite-differences-answer", points=3)

@@ -27,12 +27,13 @@ course, spec, hidden_cases, solution = support.fixtures(ASSIGNMENT, seeds=SEEDS)
 verdicts = support.verdicts
 MUTANTS = support.mutant_ids(ASSIGNMENT)
 INIT_PARTS = ("xavier_uniform", "kaiming_normal")
+UNDERSTANDING = ["diagnose_training", "variance_ratios"]     # Parts 6 and 7: what the chapter teaches to predict
 
 
 def test_spec_has_five_parts_matching_the_notebook_cells(spec):
     assert [p.id for p in spec.parts] == ["xavier_uniform", "kaiming_normal", "layer_gradient_norms",
-                                          "saturation_fraction", "clip_grad_norm"]
-    assert sum(p.points for p in spec.parts) == 10
+                                          "saturation_fraction", "clip_grad_norm", *UNDERSTANDING]
+    assert sum(p.points for p in spec.parts) == 14
     assert all(len(p.mutants) >= 5 for p in spec.parts), "every part needs a catalogue of typical mistakes"
 
 
@@ -165,4 +166,92 @@ def test_each_mutant_loses_its_own_part_only_with_its_diagnosis(spec, hidden_cas
 
 @pytest.mark.slow
 def test_solution_and_release_through_the_sandboxed_check(course):
-    support.assert_sandboxed_check(course, SOURCE, RELEASED, points=10)
+    support.assert_sandboxed_check(course, SOURCE, RELEASED, points=14)
+
+
+# -- Parts 6 to 8: understanding, graded automatically and by hand --------------------------------------
+
+def _digits_mlp(n_hidden, activation, weight_init=None, *, n_in=64, width=100, seed=0):
+    from mlp_lib.modules import Linear, Sequential
+    gen = np.random.default_rng(seed)
+    layers = [Linear(n_in, width, rng=gen, init=weight_init), activation()]
+    for _ in range(n_hidden - 1):
+        layers += [Linear(width, width, rng=gen, init=weight_init), activation()]
+    return Sequential(*layers, Linear(width, 10, rng=gen, init=weight_init))
+
+
+def _measure(model, X, y, steps=20):
+    """The measurements of diagnose_training on a real run: layer norms, norm history, saturation."""
+    from mlp_lib import losses, optim
+    from mlp_lib.modules import Linear, Sigmoid
+    sigmoid_outputs = [a for layer, a in zip(model, diagnostics.layer_activations(model, X))
+                       if isinstance(layer, Sigmoid)]
+    saturation = [diagnostics.saturation_fraction(a, kind="sigmoid") for a in sigmoid_outputs]
+    sgd, state, history, first = optim.SGD(lr=0.1), None, [], None
+    with np.errstate(all="ignore"):
+        for _ in range(steps):
+            try:
+                model.zero_grad()
+                _, dscores = losses.softmax_cross_entropy(model(X), y)
+                model.backward(dscores)
+            except ValueError:                        # mlp_lib refuses the overflowed activations
+                history.append(np.inf)
+                break
+            grads = [p.grad for p in model.parameters()]
+            history.append(float(np.sqrt(sum(float((g**2).sum()) for g in grads))))
+            if first is None:
+                first = [float(np.linalg.norm(np.concatenate([p.grad.ravel() for p in layer.parameters()])))
+                         for layer in model if isinstance(layer, Linear)]
+            state = optim.apply_step(sgd, model.parameters(), state)
+    n_hidden = len(first) - 1
+    return np.array([first]), np.array([history + [history[-1]] * (steps - len(history))]), \
+        np.array([(saturation or [0.0] * n_hidden)])
+
+
+def test_diagnoses_of_the_chapters_own_networks(spec):
+    """The thresholds of the statement, applied to the networks the chapter trains (mlp_lib, the digits):
+    10 sigmoid layers with the default initialization vanish, ReLU with He initialization is healthy, ReLU
+    with 1.5 times the He scale explodes within a few SGD steps, sigmoid units on raw pixels saturate the
+    first layer. The synthetic hidden runs imitate these measurements."""
+    from mlp_lib import data
+    from mlp_lib.modules import ReLU, Sigmoid
+    digits, raw = data.load_digits(seed=0), data.load_digits(seed=0, scale=None)
+    X, y, X_raw = digits.X_train[:256], digits.y_train[:256], raw.X_train[:256]
+
+    def he(c):
+        return lambda shape, rng: c * init.kaiming_normal(shape, nonlinearity="relu", rng=rng)
+
+    reference = spec.part("diagnose_training").reference
+    for model, inputs, wanted in ((_digits_mlp(10, Sigmoid), X, "vanishing gradients"),
+                                  (_digits_mlp(8, ReLU, he(1.0)), X, "healthy"),
+                                  (_digits_mlp(8, ReLU, he(1.5)), X, "exploding gradients"),
+                                  (_digits_mlp(2, Sigmoid), X_raw,
+                                   "first layer saturated by the inputs")):
+        diagnoses, _ = reference(*(torch.tensor(m) for m in _measure(model, inputs, y)))
+        assert list(diagnoses) == [wanted]
+
+
+def test_variance_ratios_are_what_random_linear_networks_do_on_average(spec):
+    """Monte Carlo over weight draws: for fixed weights and inputs of variance 1, a pre-activation of the last
+    layer has variance ||W_1 ... W_L||_F^2 / n_L on average over its units, and the gradient reaching an input
+    ||W_1 ... W_L||_F^2 / n_0 (upstream gradients of variance 1)."""
+    part = spec.part("variance_ratios")
+    rng = np.random.default_rng(9)
+    for case in part.cases(np.random.default_rng(10))[:3]:
+        widths, bounds = case["widths"], case["bounds"]
+        squares = []
+        for _ in range(400):
+            product = np.eye(widths[0])
+            for n_in, n_out, a in zip(widths[:-1], widths[1:], bounds):
+                product = product @ rng.uniform(-a, a, size=(n_in, n_out))
+            squares.append((product**2).sum())
+        forward, backward = (v.item() for v in part.reference(torch.tensor(widths), torch.tensor(bounds)))
+        assert np.mean(squares) / widths[-1] == pytest.approx(forward, rel=0.1)
+        assert np.mean(squares) / widths[0] == pytest.approx(backward, rel=0.1)
+
+
+(test_hidden_cases_of_the_understanding_parts_vary_with_the_secret_seed,
+ test_a_constant_answer_or_a_random_guess_loses_each_understanding_part,
+ test_each_typical_mistake_of_the_understanding_parts_explains_the_right_answer,
+ test_the_written_answer_is_left_to_the_formgrader_with_a_rubric) = support.understanding_checks(
+    ASSIGNMENT, UNDERSTANDING, written_answer="top-layer-answer", points=3)

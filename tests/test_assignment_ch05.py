@@ -28,11 +28,12 @@ answer_namespace = support.answer_namespace
 MUTANTS = support.mutant_ids(ASSIGNMENT)
 PART_IDS = ["relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward", "elu_forward",
             "elu_backward", "softplus_forward", "softplus_backward", "dead_unit_fraction"]
+UNDERSTANDING = ["rectifier_std_ratio", "diagnose_dead_units"]   # Parts 10 and 11: what the chapter teaches
 
 
 def test_spec_has_the_graded_parts_of_the_chapter_in_order(spec):
-    assert [p.id for p in spec.parts] == PART_IDS
-    assert sum(p.points for p in spec.parts) == 10
+    assert [p.id for p in spec.parts] == PART_IDS + UNDERSTANDING
+    assert sum(p.points for p in spec.parts) == 14
     assert all(len(p.mutants) >= 3 for p in spec.parts), "every part needs a catalogue of typical mistakes"
 
 
@@ -175,4 +176,74 @@ def test_each_mutant_loses_its_own_part_only_with_its_diagnosis(spec, hidden_cas
 
 @pytest.mark.slow
 def test_solution_and_release_through_the_sandboxed_check(course):
-    support.assert_sandboxed_check(course, SOURCE, RELEASED, points=10)
+    support.assert_sandboxed_check(course, SOURCE, RELEASED, points=14)
+
+
+# -- Parts 10 to 12: understanding, graded automatically and by hand ------------------------------------
+
+@pytest.mark.parametrize("slope", [0.0, 0.1, 0.3])
+def test_rectifier_std_ratio_is_what_a_wide_random_stack_does(spec, slope):
+    """He et al.'s argument against a simulation with mlp_lib's layers: wide layers, He, Xavier and scaled
+    variances mixed, the ratio of standard deviations of the first and last pre-activations."""
+    rng = np.random.default_rng(51)
+    widths = np.array([64, 800, 800, 800, 800, 800])
+    weight_var = np.array([1.0, 2.0, 1.0, 1.5, 2.0]) / widths[:-1]
+    z = rng.standard_normal((2000, widths[0])) @ (np.sqrt(weight_var[0]) * rng.standard_normal(widths[:2]))
+    first = z.std()
+    for n_in, n_out, v in zip(widths[1:-1], widths[2:], weight_var[1:]):
+        h = layers.leaky_relu_forward(z, negative_slope=slope)[0] if slope else layers.relu_forward(z)[0]
+        z = h @ (np.sqrt(v) * rng.standard_normal((n_in, n_out)))
+    predicted = spec.part("rectifier_std_ratio").reference(
+        torch.tensor(widths), torch.tensor(weight_var), torch.tensor(slope)).item()
+    assert z.std() / first == pytest.approx(predicted, rel=0.05)
+
+
+def _dead_curve_of_a_run(init_bias, optimizer, epochs=3, n_hidden=2, layer=0):
+    """The chapter's experiments, shortened: the dead fraction of one hidden layer at initialization and after
+    each epoch of training on the digits (He weights, batches of 32)."""
+    from mlp_lib import data, init, losses
+    from mlp_lib.modules import Linear, ReLU, Sequential
+    from mlp_lib.training import fit
+    digits = data.load_digits(seed=0)
+    gen = np.random.default_rng(2015)
+    he = (lambda shape, rng: init.kaiming_normal(shape, nonlinearity="relu", rng=rng))
+    body = []
+    for i in range(n_hidden):
+        body += [Linear(64 if i == 0 else 100, 100, rng=gen, init=he), ReLU()]
+    model = Sequential(*body, Linear(100, 10, rng=gen, init=he))
+    model.layers[0].bias.data[:] = init_bias
+
+    def dead(model):
+        z = diagnostics.layer_activations(model, digits.X_train)[2 * layer]
+        return diagnostics.dead_relu_fraction(z)
+
+    class Tracker:
+        def __init__(self):
+            self.log = [dead(model)]
+
+        def on_epoch_end(self, epoch, history, model):
+            self.log.append(dead(model))
+
+    tracker = Tracker()
+    fit(model, loss=losses.softmax_cross_entropy, optimizer=optimizer, X=digits.X_train, y=digits.y_train,
+        epochs=epochs, batch_size=32, rng=2015, callbacks=[tracker])
+    return np.array(tracker.log)
+
+
+def test_dead_unit_diagnoses_of_the_chapters_own_experiments(spec):
+    """Biases at -6 kill the first layer from the start; Adam at 0.03 kills the second layer during the first
+    epochs; Adam at 0.001 leaves the layers alive. The reference's thresholds name each cause."""
+    from mlp_lib import optim
+    curves = np.array([_dead_curve_of_a_run(-6.0, optim.SGD(lr=0.05)),
+                       _dead_curve_of_a_run(0.0, optim.Adam(lr=0.03), n_hidden=3, layer=1),
+                       _dead_curve_of_a_run(0.0, optim.Adam(lr=0.001), n_hidden=3, layer=1)])
+    causes, fixes = spec.part("diagnose_dead_units").reference(torch.tensor(curves))
+    assert list(causes) == ["dead from initialization", "killed during training", "no dead units"], curves
+    assert list(fixes) == ["initialize the biases at zero", "lower the learning rate", "keep the settings"]
+
+
+(test_hidden_cases_of_the_understanding_parts_vary_with_the_secret_seed,
+ test_a_constant_answer_or_a_random_guess_loses_each_understanding_part,
+ test_each_typical_mistake_of_the_understanding_parts_explains_the_right_answer,
+ test_the_written_answer_is_left_to_the_formgrader_with_a_rubric) = support.understanding_checks(
+    ASSIGNMENT, UNDERSTANDING, written_answer="dead-units-answer", points=3)

@@ -27,11 +27,12 @@ course, spec, hidden_cases, solution = support.fixtures(ASSIGNMENT, seeds=SEEDS)
 verdicts = support.verdicts
 MUTANTS = support.mutant_ids(ASSIGNMENT)
 PART_IDS = ["grid", "log_uniform", "random_search", "kfold_indices", "expected_improvement", "best_trial"]
+UNDERSTANDING = ["sweep_advice", "search_coverage"]          # Parts 7 and 8: what the chapter teaches to predict
 
 
 def test_spec_has_six_parts_matching_the_notebook_cells(spec):
-    assert [p.id for p in spec.parts] == PART_IDS
-    assert sum(p.points for p in spec.parts) == 10
+    assert [p.id for p in spec.parts] == PART_IDS + UNDERSTANDING
+    assert sum(p.points for p in spec.parts) == 14
     assert all(len(p.mutants) >= 6 for p in spec.parts), "every part needs a catalogue of typical mistakes"
 
 
@@ -201,4 +202,76 @@ def test_each_mutant_loses_its_own_part_only_with_its_diagnosis(spec, hidden_cas
 
 @pytest.mark.slow
 def test_solution_and_release_through_the_sandboxed_check(course):
-    support.assert_sandboxed_check(course, SOURCE, RELEASED, points=10)
+    support.assert_sandboxed_check(course, SOURCE, RELEASED, points=14)
+
+
+# -- Parts 7 to 9: understanding, graded automatically and by hand --------------------------------------
+
+def _digits_run(lr, X, y, epochs, *, width=32, batch_size=64, seed=0):
+    """The chapter's sweep network (one hidden layer of ReLUs, plain SGD) trained on (X, y): the training
+    loss on (X, y) and the validation accuracy, before training and after each epoch. A run that overflows
+    (mlp_lib refuses non-finite values) is recorded as nan from there on."""
+    from mlp_lib import data, losses, optim
+    from mlp_lib.modules import Linear, ReLU, Sequential
+    from mlp_lib.training import accuracy, evaluate, fit
+    digits = data.load_digits(seed=0)
+    gen = np.random.default_rng(seed)
+    model = Sequential(Linear(64, width, rng=gen), ReLU(), Linear(width, 10, rng=gen))
+    loss, acc = [], []
+
+    class Measure:
+        def on_epoch_end(self, epoch=None, history=None, model=model):
+            loss.append(evaluate(model, losses.softmax_cross_entropy, X, y)[0])
+            acc.append(accuracy(model(digits.X_val), digits.y_val))
+
+    Measure().on_epoch_end()
+    with np.errstate(all="ignore"):
+        try:
+            fit(model, loss=losses.softmax_cross_entropy, optimizer=optim.SGD(lr=lr), X=X, y=y, epochs=epochs,
+                batch_size=batch_size, rng=seed, callbacks=[Measure()])
+        except ValueError:
+            pass
+    missing = epochs + 1 - len(loss)
+    return np.array(loss + [np.nan] * missing), np.array(acc + [acc[-1]] * missing)
+
+
+def test_sweep_advice_on_the_chapters_own_runs(spec):
+    """The chapter's runs, shortened: eta = 1e-4 barely moves, eta = 0.1 trains, eta = 3 explodes, and the wide
+    network on 300 images with 30% wrong labels overfits. The statement's thresholds name each one."""
+    from mlp_lib import data
+    digits = data.load_digits(seed=0)
+    noise = np.random.default_rng(1958)
+    X_noisy, y_noisy = digits.X_train[:300], digits.y_train[:300].copy()
+    relabel = noise.random(300) < 0.3
+    y_noisy[relabel] = noise.integers(0, 10, size=int(relabel.sum()))
+    runs = [_digits_run(lr, digits.X_train, digits.y_train, 10) for lr in (1e-4, 0.1, 3.0)]
+    runs.append(_digits_run(0.1, X_noisy, y_noisy, 60, width=128, batch_size=32))
+    width = max(len(r[0]) for r in runs)
+    pad = [(np.r_[l, [l[-1]] * (width - len(l))], np.r_[a, [a[-1]] * (width - len(a))]) for l, a in runs]
+    advice = spec.part("sweep_advice").reference(torch.tensor(np.array([l for l, _ in pad])),
+                                                 torch.tensor(np.array([a for _, a in pad])))
+    assert list(advice) == ["raise the learning rate", "keep the settings", "lower the learning rate", "stop earlier"]
+
+
+def test_search_coverage_reference_against_draws(spec):
+    """The three probabilities against sampling: 200,000 uniform and log-uniform draws, and 20,000 random
+    searches of n_trials log-uniform trials each."""
+    part = spec.part("search_coverage")
+    rng = np.random.default_rng(12)
+    for case in part.cases(np.random.default_rng(13)):
+        low, high, a, b, n = (case[k] for k in ("low", "high", "a", "b", "n_trials"))
+        uniform, log_uniform, found = (v.item() for v in part.reference(*(torch.tensor(case[k]) for k in
+                                                                           ("low", "high", "a", "b", "n_trials"))))
+        u = rng.uniform(low, high, size=200_000)
+        g = np.exp(rng.uniform(np.log(low), np.log(high), size=200_000))
+        searches = np.exp(rng.uniform(np.log(low), np.log(high), size=(20_000, int(n))))
+        assert np.mean((u >= a) & (u <= b)) == pytest.approx(uniform, abs=0.005)
+        assert np.mean((g >= a) & (g <= b)) == pytest.approx(log_uniform, abs=0.005)
+        assert np.mean(((searches >= a) & (searches <= b)).any(axis=1)) == pytest.approx(found, abs=0.015)
+
+
+(test_hidden_cases_of_the_understanding_parts_vary_with_the_secret_seed,
+ test_a_constant_answer_or_a_random_guess_loses_each_understanding_part,
+ test_each_typical_mistake_of_the_understanding_parts_explains_the_right_answer,
+ test_the_written_answer_is_left_to_the_formgrader_with_a_rubric) = support.understanding_checks(
+    ASSIGNMENT, UNDERSTANDING, written_answer="test-set-answer", points=3)

@@ -28,6 +28,7 @@ SEEDS = (20251122, 7)            # stand-ins for the instructor's secret seed
 course, spec, hidden_cases, solution = support.fixtures(ASSIGNMENT, seeds=SEEDS)
 verdicts = support.verdicts
 MUTANTS = support.mutant_ids(ASSIGNMENT)
+UNDERSTANDING = ["expected_running_stats", "which_statistics"]   # Parts 6 and 7: what the chapter teaches
 
 
 def tensors(case: dict) -> dict:
@@ -51,8 +52,8 @@ MLP_LIB = {"standardizer_fit": _mlp_lib_standardizer_fit, "standardizer_transfor
 
 def test_spec_has_the_five_parts_of_the_exercise_matching_the_notebook_cells(spec):
     assert [p.id for p in spec.parts] == ["standardizer_fit", "standardizer_transform", "batchnorm_forward_train",
-                                          "batchnorm_forward_eval", "batchnorm_backward"]
-    assert sum(p.points for p in spec.parts) == 10
+                                          "batchnorm_forward_eval", "batchnorm_backward", *UNDERSTANDING]
+    assert sum(p.points for p in spec.parts) == 14
     assert all(len(p.mutants) >= 4 for p in spec.parts), "every part needs a catalogue of typical mistakes"
     assert all(p.rtol <= 1e-7 for p in spec.parts)
 
@@ -67,8 +68,9 @@ def test_solution_passes_on_many_seeds(spec, solution):
 
 def test_mlp_lib_implementations_pass_the_hidden_cases(spec, hidden_cases):
     """mlp_lib (which the book uses) and the grader agree on every convention."""
+    library_parts = [p.id for p in spec.parts if p.function in MLP_LIB]
     for cases in hidden_cases.values():
-        for pid, v in verdicts(spec, MLP_LIB, cases).items():
+        for pid, v in verdicts(spec, MLP_LIB, cases, library_parts).items():
             assert v.status == "passed", f"mlp_lib's {pid}: {v.messages}"
 
 
@@ -186,4 +188,53 @@ def test_each_mutant_loses_its_own_part_only_with_its_diagnosis(spec, hidden_cas
 
 @pytest.mark.slow
 def test_solution_and_release_through_the_sandboxed_check(course):
-    support.assert_sandboxed_check(course, SOURCE, RELEASED, points=10)
+    support.assert_sandboxed_check(course, SOURCE, RELEASED, points=14)
+
+
+# -- Parts 6 to 8: understanding, graded automatically and by hand --------------------------------------
+
+@pytest.mark.parametrize("keras", [False, True])
+def test_expected_running_stats_are_the_average_of_many_simulated_layers(spec, keras):
+    """4000 independent features with the same mean and variance are 4000 independent runs of the running
+    averages: torch's rule through mlp_lib's batchnorm_forward, Keras' written out (weight of the old value,
+    biased batch variance). Their averages match the expectations of the reference."""
+    rng = np.random.default_rng(70)
+    d, m, steps, mu, var = 4000, 4, 60, 3.0, 4.0
+    momentum = 0.95 if keras else 0.05
+    running_mean, running_var = np.zeros(d), np.ones(d)
+    for _ in range(steps):
+        x = mu + np.sqrt(var) * rng.standard_normal((m, d))
+        if keras:
+            running_mean = momentum * running_mean + (1 - momentum) * x.mean(axis=0)
+            running_var = momentum * running_var + (1 - momentum) * x.var(axis=0)
+        else:
+            _, _, running_mean, running_var = normalization.batchnorm_forward(
+                x, np.ones(d), np.zeros(d), running_mean, running_var, training=True, momentum=momentum)
+    expected_mean, expected_var = spec.part("expected_running_stats").reference(
+        torch.tensor([mu]), torch.tensor([var]), torch.tensor(m), torch.tensor(steps), torch.tensor(momentum),
+        torch.tensor(keras))
+    assert running_mean.mean() == pytest.approx(expected_mean.item(), rel=0.01)
+    assert running_var.mean() == pytest.approx(expected_var.item(), rel=0.03)
+
+
+def test_which_statistics_cases_are_mlp_lib_standardizers_of_distinct_data(hidden_cases):
+    """Every pipeline's statistics are those of an mlp_lib Standardizer fitted on the named data, the three
+    candidates differ, and the training split has blank features (scale 1) that the test split has not."""
+    for cases in hidden_cases.values():
+        for case in cases["which_statistics"]:
+            X_train, X_test = case.inputs["X_train"], case.inputs["X_test"]
+            data = {"the training split": X_train, "training and test together": np.vstack([X_train, X_test]),
+                    "the data being predicted": X_test}
+            fitted = {name: _mlp_lib_standardizer_fit(X) for name, X in data.items()}
+            for mean, scale, answer in zip(case.inputs["means"], case.inputs["scales"], case.expected["fitted_on"]):
+                np.testing.assert_allclose(mean, fitted[str(answer)][0], rtol=1e-12)
+                np.testing.assert_allclose(scale, fitted[str(answer)][1], rtol=1e-12)
+            assert ((X_train == 0).all(axis=0) & (X_test != 0).any(axis=0)).any()
+            assert len({tuple(np.round(f[0], 6)) for f in fitted.values()}) == 3
+
+
+(test_hidden_cases_of_the_understanding_parts_vary_with_the_secret_seed,
+ test_a_constant_answer_or_a_random_guess_loses_each_understanding_part,
+ test_each_typical_mistake_of_the_understanding_parts_explains_the_right_answer,
+ test_the_written_answer_is_left_to_the_formgrader_with_a_rubric) = support.understanding_checks(
+    ASSIGNMENT, UNDERSTANDING, written_answer="inference-answer", points=3)

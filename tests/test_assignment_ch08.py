@@ -34,6 +34,7 @@ MUTANTS = support.mutant_ids(ASSIGNMENT)
 MANY_SEEDS = range(100, 125)     # more seeds, for the mutants only
 PART_IDS = ["l2_penalty", "l1_penalty", "elastic_net_penalty", "early_stopping", "sgd_step"]
 PENALTIES = PART_IDS[:3]
+UNDERSTANDING = ["bias_variance_advice", "first_step_with_decay"]   # Parts 6 and 7: what the chapter teaches
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +44,8 @@ def many_cases(spec):
 
 
 def test_spec_has_the_graded_parts_of_the_chapter_in_order(spec):
-    assert [p.id for p in spec.parts] == PART_IDS
-    assert sum(p.points for p in spec.parts) == 10
+    assert [p.id for p in spec.parts] == PART_IDS + UNDERSTANDING
+    assert sum(p.points for p in spec.parts) == 14
     assert all(len(p.mutants) >= 6 for p in spec.parts), "every part needs a catalogue of typical mistakes"
 
 
@@ -100,7 +101,7 @@ def test_mlp_lib_passes_every_hidden_case(spec, hidden_cases, many_cases):
     """The book's library and the grader agree on every convention (the penalties' 1/2 and sign(0),
     the stopping rule's < and >=, torch's SGD with the decay on the weights only)."""
     for cases in list(hidden_cases.values()) + list(many_cases.values())[:5]:
-        for pid, v in verdicts(spec, MLP_LIB, cases).items():
+        for pid, v in verdicts(spec, MLP_LIB, cases, PART_IDS).items():
             assert v.status == "passed", f"mlp_lib's {pid}: {v.messages}"
 
 
@@ -214,4 +215,45 @@ def test_each_mutant_loses_its_own_part_only_with_its_diagnosis(spec, hidden_cas
 
 @pytest.mark.slow
 def test_solution_and_release_through_the_sandboxed_check(course):
-    support.assert_sandboxed_check(course, SOURCE, RELEASED, points=10)
+    support.assert_sandboxed_check(course, SOURCE, RELEASED, points=14)
+
+
+# -- Parts 6 to 8: understanding, graded automatically and by hand --------------------------------------
+
+def test_bias_variance_advice_on_the_chapters_polynomials(spec):
+    """The chapter's regression task (noise variance 0.16): a straight line underfits, the degree-4 polynomial
+    fits well when it has enough data (200 points), and the degree-15 polynomial on 20 points overfits."""
+    from mlp_lib import data
+    P = np.polynomial.polynomial
+    coefficients, noise = [0.5, 1.0, -4.0, -1.0, 3.0], 0.4
+    x_val, y_val = data.make_polynomial_regression(5000, coefficients=coefficients, noise=noise, rng=2)
+    errors = []
+    for degree, n in ((1, 200), (4, 200), (15, 20)):
+        x, y = data.make_polynomial_regression(n, coefficients=coefficients, noise=noise, rng=1)
+        c = P.polyfit(x.ravel(), y.ravel(), degree)
+        errors.append((np.mean((P.polyval(x.ravel(), c) - y.ravel()) ** 2),
+                       np.mean((P.polyval(x_val.ravel(), c) - y_val.ravel()) ** 2)))
+    diagnoses, fixes = spec.part("bias_variance_advice").reference(
+        torch.tensor([e[0] for e in errors]), torch.tensor([e[1] for e in errors]), torch.tensor(noise**2))
+    assert list(diagnoses) == ["underfits (high bias)", "good fit", "overfits (high variance)"], errors
+    assert list(fixes) == ["more capacity or less regularization", "keep the model", "more regularization or more data"]
+
+
+def test_first_step_reference_is_mlp_lib_adam_with_weight_decay_and_adamw(spec, hidden_cases):
+    from mlp_lib.optim import Adam, AdamW
+    for cases in hidden_cases.values():
+        for case in cases["first_step_with_decay"]:
+            w, g = case.inputs["w"], case.inputs["g"]
+            lr, lam, eps = (float(case.inputs[k]) for k in ("lr", "lam", "eps"))
+            for opt, name in ((Adam(lr=lr, weight_decay=lam, eps=eps), "adam_l2"),
+                              (AdamW(lr=lr, weight_decay=lam, eps=eps), "adamw")):
+                (new,), _ = opt.step([w], [g], opt.init_state([w]))
+                np.testing.assert_allclose(new, case.expected[name], rtol=1e-12, atol=1e-15)
+            assert (g == 0).any() and (np.abs(g) < eps).any()
+
+
+(test_hidden_cases_of_the_understanding_parts_vary_with_the_secret_seed,
+ test_a_constant_answer_or_a_random_guess_loses_each_understanding_part,
+ test_each_typical_mistake_of_the_understanding_parts_explains_the_right_answer,
+ test_the_written_answer_is_left_to_the_formgrader_with_a_rubric) = support.understanding_checks(
+    ASSIGNMENT, UNDERSTANDING, written_answer="bias-variance-answer", points=3)

@@ -33,11 +33,12 @@ MUTANTS = support.mutant_ids(ASSIGNMENT)
 PART_IDS = ["dropout_forward", "dropout_forward_rng", "dropout_backward", "max_norm", "mlp_forward",
             "mlp_forward_mean"]
 STATISTICAL = "mlp_forward_mean"
+UNDERSTANDING = ["dropout_moments", "diagnose_dropout"]       # Parts 7 and 8: what the chapter teaches to predict
 
 
 def test_spec_has_the_graded_parts_of_the_chapter_in_order(spec):
-    assert [p.id for p in spec.parts] == PART_IDS
-    assert sum(p.points for p in spec.parts) == 10
+    assert [p.id for p in spec.parts] == PART_IDS + UNDERSTANDING
+    assert sum(p.points for p in spec.parts) == 14
     assert all(len(p.mutants) >= 4 for p in spec.parts), "every part needs a catalogue of typical mistakes"
 
 
@@ -255,4 +256,51 @@ def test_each_mutant_loses_its_own_part_only_with_its_diagnosis(spec, hidden_cas
 
 @pytest.mark.slow
 def test_solution_and_release_through_the_sandboxed_check(course):
-    support.assert_sandboxed_check(course, SOURCE, RELEASED, points=10)
+    support.assert_sandboxed_check(course, SOURCE, RELEASED, points=14)
+
+
+# -- Parts 7 to 9: understanding, graded automatically and by hand --------------------------------------
+
+def test_dropout_moments_match_many_masks_drawn_by_mlp_lib(spec):
+    part = spec.part("dropout_moments")
+    rng = np.random.default_rng(90)
+    for case in part.cases(np.random.default_rng(91))[:3]:
+        h, W, b, p = case["h"], case["W"], case["b"], float(case["p"])
+        samples, _ = regularization.dropout_forward(np.broadcast_to(h, (20_000, *h.shape)), p=p, training=True, rng=rng)
+        z = samples @ W + b
+        mean, var = (v.numpy() for v in part.reference(*(torch.tensor(case[k]) for k in ("h", "W", "b", "p"))))
+        scale = np.sqrt(var / 20_000) + 1e-12
+        assert np.all(np.abs(z.mean(axis=0) - mean) < 5 * scale)
+        np.testing.assert_allclose(z.var(axis=0), var, rtol=0.1, atol=1e-9)
+
+
+def test_diagnose_dropout_reference_names_mlp_lib_and_its_broken_variants(spec):
+    """mlp_lib's dropout is correct; without the 1 / (1 - p), with the test-time weight scaling applied on top,
+    with p read as the keep probability, or left in training mode at evaluation, it is diagnosed as such."""
+    reference = spec.part("diagnose_dropout").reference
+    rng = np.random.default_rng(92)
+    h, p = rng.uniform(0.2, 3.0, size=6), 0.3
+    x = np.broadcast_to(h, (300, 6))
+
+    def train(p_drop, scale):
+        out, _ = regularization.dropout_forward(x, p=p_drop, training=True, rng=rng)
+        return out * scale
+
+    def evaluation(training=False, scale=1.0):
+        return regularization.dropout_forward(x[:40], p=p, training=training, rng=rng)[0] * scale
+
+    implementations = {"correct inverted dropout": (train(p, 1.0), evaluation()),
+                       "not scaled during training": (train(p, 1 - p), evaluation()),
+                       "scaled again at evaluation": (train(p, 1.0), evaluation(scale=1 - p)),
+                       "p used as the keep probability": (train(1 - p, 1.0), evaluation()),
+                       "still dropping at evaluation": (train(p, 1.0), evaluation(training=True))}
+    for wanted, (train_out, eval_out) in implementations.items():
+        got = reference(torch.tensor(h), torch.tensor(p), torch.tensor(train_out), torch.tensor(eval_out))
+        assert str(got) == wanted
+
+
+(test_hidden_cases_of_the_understanding_parts_vary_with_the_secret_seed,
+ test_a_constant_answer_or_a_random_guess_loses_each_understanding_part,
+ test_each_typical_mistake_of_the_understanding_parts_explains_the_right_answer,
+ test_the_written_answer_is_left_to_the_formgrader_with_a_rubric) = support.understanding_checks(
+    ASSIGNMENT, UNDERSTANDING, written_answer="output-dropout-answer", points=3)

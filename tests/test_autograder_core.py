@@ -213,6 +213,26 @@ def test_a_string_where_a_number_is_expected_is_judged_wrong_by_its_dtype():
     assert message == "out: dtype <U4, expected a float array"
 
 
+def test_a_diagnosis_part_with_two_dimensional_inputs_gets_string_references_compared_exactly():
+    """A decision part (curves of several runs in, one diagnosis per run out): the reference is a string
+    array, no 'other axis' alternative is computed for it, and only the exact strings pass."""
+    def verdicts(curves):
+        return np.array(["diverges" if row[-1] > row[0] else "converges" for row in curves.numpy()])
+
+    part = Part(id="verdicts", points=1, function="verdicts", cases=lambda rng: [{"curves": rng.random((3, 5))}],
+                reference=verdicts)
+    case = references.make_inputs(part, np.random.default_rng(0))[0]
+    expected = references.reference_outputs(part, case, "cpu")["out"]
+    assert expected.dtype.kind == "U" and references._wrong_axis(part, case, "cpu", {"out": expected}) is None
+    data = CaseData(inputs=case, expected={"out": expected})
+    right, _, _ = harness.call_case(lambda curves: list(expected), case, ["out"])
+    wrong, _, _ = harness.call_case(lambda curves: ["converges"] * 3 if expected[0] == "diverges"
+                                    else ["diverges"] * 3, case, ["out"])
+    assert check_output("out", data, CaseOutput(outputs=right), rtol=1e-7, atol=0.0) == (None, None)
+    assert check_output("out", data, CaseOutput(outputs=wrong), rtol=1e-7, atol=0.0)[0].startswith(
+        "out: not the right answer")
+
+
 def test_harness_reports_exceptions_and_wrong_tuples_as_messages():
     def boom(x):
         raise ValueError("shapes do not match")

@@ -6,8 +6,11 @@ fresh Sphinx environment so every warning is reported, then the single-page
 build printed to PDF by headless Chromium). A second fixture loads every built
 page in headless Chromium (Debian's ``chromium``; installed with apt-get when
 missing and running as root) from a local http.server and records what the
-browser saw; the tests below read that record. Screenshots land in
-``_build/screenshots/``.
+browser saw, including the text a reader sees outside code and typeset math
+(``tools.markup_check`` lists what must never appear there: raw TeX, ``$``, table
+debris, unrendered Markdown, control characters); the tests below read that
+record. Screenshots land in ``_build/screenshots/``. The same check runs
+statically on the exercise notebooks, and on planted pages to prove it fails.
 
 All tests share one xdist group: under ``pytest -n 2 --dist loadgroup`` the
 book is built once, on one worker.
@@ -192,34 +195,13 @@ class PageReport:
     url: str
     errors: list[str] = field(default_factory=list)
     broken_images: list[str] = field(default_factory=list)
-    raw_tex: list[str] = field(default_factory=list)
+    prose_blocks: int = 0
+    prose_defects: list[str] = field(default_factory=list)
     untypeset_math: int = 0
     math: int = 0
     mathjax_errors: int = 0
     external_requests: list[str] = field(default_factory=list)
 
-
-# Text nodes outside code, with TeX delimiters that MathJax should have consumed.
-_RAW_TEX_JS = r"""
-(() => {
-  const skip = new Set(['PRE', 'CODE', 'SCRIPT', 'STYLE', 'TEXTAREA', 'MJX-CONTAINER', 'KBD', 'SAMP']);
-  const found = [];
-  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT, {
-    acceptNode(node) {
-      for (let el = node.parentElement; el; el = el.parentElement) {
-        if (skip.has(el.tagName) || el.classList.contains('highlight')) return NodeFilter.FILTER_REJECT;
-      }
-      return NodeFilter.FILTER_ACCEPT;
-    }
-  });
-  const tex = /\\\(|\\\)|\\\[|\\\]|\$\$/;
-  while (walker.nextNode()) {
-    const t = walker.currentNode.textContent;
-    if (tex.test(t)) found.push(t.trim().slice(0, 120));
-  }
-  return found;
-})()
-"""
 
 _PAGE_STATE_JS = r"""
 (() => ({
@@ -235,6 +217,7 @@ _PAGE_STATE_JS = r"""
 def browser_report(built):
     """Load every built page in headless Chromium; record errors, images, math, requests."""
     from tools.chromium import Browser
+    from tools.markup_check import text_defects
     from tools.serve import serve
 
     if SCREENSHOTS.exists():
@@ -251,11 +234,14 @@ def browser_report(built):
             tab.wait_for_images()
             browser.pump(0.3)  # late console messages
             state = tab.evaluate(_PAGE_STATE_JS)
+            prose = tab.prose_blocks()
             report = PageReport(
                 url=rel,
                 errors=tab.console_errors(),
                 broken_images=state["broken"],
-                raw_tex=tab.evaluate(_RAW_TEX_JS),
+                prose_blocks=len(prose),
+                prose_defects=[f"#{block['section']}: {defect}" for block in prose
+                               for defect in text_defects(block["text"])],
                 untypeset_math=state["untypeset"],
                 math=state["math"],
                 mathjax_errors=state["merror"],
@@ -342,12 +328,23 @@ def test_every_image_loads(browser_report):
     assert not bad, f"images with naturalWidth 0: {bad}"
 
 
-def test_math_is_typeset_and_no_raw_tex_is_left(browser_report):
+def test_math_is_typeset(browser_report):
     reports, _ = browser_report
     assert reports["book/intro.html"].math > 0, "the intro's notation table has math: the check saw none"
-    bad = {url: {"raw": r.raw_tex, "untypeset": r.untypeset_math, "mathjax_errors": r.mathjax_errors}
-           for url, r in reports.items() if r.raw_tex or r.untypeset_math or r.mathjax_errors}
+    bad = {url: {"untypeset": r.untypeset_math, "mathjax_errors": r.mathjax_errors}
+           for url, r in reports.items() if r.untypeset_math or r.mathjax_errors}
     assert not bad, f"math not rendered by MathJax: {json.dumps(bad, indent=1)}"
+
+
+def test_rendered_text_of_every_page_shows_no_raw_tex_or_markdown(browser_report):
+    """What the reader sees outside code and typeset math: no `$`, TeX command, table debris,
+    unrendered Markdown or control character (tools/markup_check.py), on every page."""
+    reports, _ = browser_report
+    for docname in toc_files():                  # the check read every page of the book
+        report = reports[f"{docname}.html"]
+        assert report.prose_blocks > 20, f"{docname}: the check read only {report.prose_blocks} blocks of text"
+    bad = {url: r.prose_defects for url, r in reports.items() if r.prose_defects}
+    assert not bad, f"raw source on rendered pages: {json.dumps(bad, indent=1, ensure_ascii=False)}"
 
 
 def test_pages_request_nothing_outside_the_book(browser_report):
@@ -369,6 +366,60 @@ def test_screenshots_are_saved(browser_report):
     assert len(shots) >= len(reports) + 1
     for shot in shots:
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ---------------------------------------------------------------------------
+# Markdown sources: the same check, statically
+
+
+def _markdown_sources(notebook: dict) -> list[tuple[str, str]]:
+    """(where, Markdown) of every Markdown cell and every Markdown output of a notebook."""
+    sources = []
+    for i, cell in enumerate(notebook["cells"]):
+        if cell["cell_type"] == "markdown":
+            sources.append((f"cell {i}", "".join(cell["source"])))
+        for output in cell.get("outputs", []):
+            markdown = output.get("data", {}).get("text/markdown")
+            if markdown:
+                sources.append((f"output of cell {i}", "".join(markdown)))
+    return sources
+
+
+def test_exercise_markdown_renders_without_raw_tex_or_control_characters():
+    """The released notebooks (and the sources they are generated from) are read in Jupyter, not
+    in this book: their Markdown is checked statically, with the rules of the browser check."""
+    from tools.markup_check import markdown_defects
+
+    notebooks = sorted((ROOT / "exercises").glob("*/*.ipynb")) + sorted((ROOT / "solutions").glob("*/*.ipynb"))
+    assert len(notebooks) >= 2 * len(toc_chapters())
+    bad = [f"{nb.relative_to(ROOT)} {where}: {defect}" for nb in notebooks
+           for where, source in _markdown_sources(json.loads(nb.read_text(encoding="utf-8")))
+           for defect in markdown_defects(source)]
+    assert not bad, "\n".join(bad)
+
+
+def test_book_markdown_and_printed_tables_have_no_markup_defects(built):
+    """The chapters' Markdown cells and the Markdown their code prints (tables), as executed in the
+    build's cache: a `|` inside math in a table row renders as a different formula even when the
+    row survives (`\\|` loses its backslash), which only the source shows."""
+    import nbformat
+    from jupyter_cache import get_cache
+
+    from tools.markup_check import markdown_defects
+
+    cache = get_cache(str(BUILD / ".jupyter_cache"))
+    bad, printed = [], 0
+    for docname in toc_files():
+        source = source_of(docname)
+        if source.suffix == ".md":
+            bad += [f"{docname}: {d}" for d in markdown_defects(source.read_text(encoding="utf-8"))]
+            continue
+        _, executed = cache.merge_match_into_notebook(nbformat.read(source, as_version=4))
+        sources = _markdown_sources(executed)
+        printed += sum(where.startswith("output") for where, _ in sources)
+        bad += [f"{docname} {where}: {d}" for where, text in sources for d in markdown_defects(text)]
+    assert printed > 20, "the executed notebooks printed almost no Markdown: were their outputs read?"
+    assert not bad, "\n".join(bad)
 
 
 # ---------------------------------------------------------------------------
@@ -452,6 +503,28 @@ def test_chapter_notebooks_are_seeded(built):
         code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
         assert not legacy.search(code), f"{docname} samples from numpy's global state"
         assert not re.search(r"default_rng\(\s*\)", code), f"{docname} creates an unseeded Generator"
+
+
+def test_checks_are_collapsed_and_teaching_code_stays_visible():
+    """`glue` and `assert` cells run at every build but are collapsed (tag hide-input); no visible
+    code cell ends with checks; a collapsed cell is the setup cell, a figure's drawing code, or checks
+    only (the rules of tools/book_cells.py; `python -m tools.book_cells split` applies them)."""
+    from tools.book_cells import COLLAPSE_TAG, check_suffix, violations
+
+    for docname in toc_chapters():
+        notebook = json.loads(source_of(docname).read_text(encoding="utf-8"))
+        assert not violations(notebook), f"{docname}: " + "; ".join(violations(notebook))
+        code = [c for c in notebook["cells"] if c["cell_type"] == "code"]
+        collapsed = [c for c in code if COLLAPSE_TAG in c.get("metadata", {}).get("tags", [])]
+        checks = [c for c in collapsed if check_suffix("".join(c["source"]), set()) == 0]
+        assert len(checks) >= 3, f"{docname}: only {len(checks)} collapsed check cells"
+        for cell in collapsed:
+            source = "".join(cell["source"])
+            assert cell is code[0] or cell in checks or re.search(r"\b(plt|ax|fig)\.", source), \
+                f"{docname}: a collapsed cell hides teaching code: {source.splitlines()[0]!r}"
+        visible = [c for c in code if c not in collapsed]
+        assert sum(len(c["source"]) for c in visible) > sum(len(c["source"]) for c in checks), \
+            f"{docname}: more lines of checks than of visible code"
 
 
 def test_intro_teaches_the_notation(built):
@@ -563,3 +636,88 @@ def test_exercise_link_to_a_missing_exercise_fails_the_build(tmp_path):
     proc = _jupyter_book(book)
     assert proc.returncode != 0
     assert "exercise-link: no exercise notebook" in proc.stdout + proc.stderr
+
+
+# A page with the defects the rendered-text check exists for, each on its own line of the page.
+_PLANTED = {
+    "table cell split by a | inside math": "| criterion | step |\n|---|---|\n| $|x| < 1$ | 3 |\n",
+    "display closed by $$ with text on its line": "$$\nx = \\frac{a}{b}\n$$ and then $y$ follows.\n",
+    "a $x$| table cell (a | left over after the math)": "| a | b |\n|---|---|\n| $x$\\| | 2 |\n",
+}
+
+
+_CLEAN_PAGE = ("Clean text with $\\frac{a}{b}$ and $|x|$.\n\n"
+               "| clean | table |\n|---|---|\n| $\\lvert x \\rvert$ | 1 |\n\n")
+
+
+@pytest.fixture(scope="module")
+def planted_pages(tmp_path_factory) -> dict[str, tuple[int, list[str]]]:
+    """One scratch book whose pages are the clean page and the clean page plus each planted
+    defect, built once; page name -> (blocks read, defects found) by the browser check."""
+    from tools.chromium import Browser
+    from tools.markup_check import text_defects
+    from tools.serve import serve
+
+    book = _scratch_book(tmp_path_factory.mktemp("planted"), exercise="ch01_first", with_exercise_file=True)
+    pages = {"clean": ""} | {f"planted{i}": defect for i, defect in enumerate(_PLANTED.values())}
+    for page, defect in pages.items():
+        (book / "book" / f"{page}.md").write_text(f"# Page {page}\n\n## Only section\n\n" + _CLEAN_PAGE + defect)
+    toc = yaml.safe_load((book / "_toc.yml").read_text())
+    toc["parts"][0]["chapters"] += [{"file": f"book/{page}"} for page in pages]
+    (book / "_toc.yml").write_text(yaml.safe_dump(toc))
+    proc = _jupyter_book(book)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    found = {}
+    with serve(book / "_build" / "html") as base, Browser() as browser:
+        for page in pages:
+            tab = browser.open(base + f"book/{page}.html")
+            tab.wait_for_mathjax()
+            blocks = tab.prose_blocks()
+            tab.close()
+            found[page] = (len(blocks), [d for b in blocks for d in text_defects(b["text"])])
+    return found
+
+
+@pytest.mark.parametrize("index", range(len(_PLANTED)), ids=list(_PLANTED))
+def test_rendered_text_check_fails_on_a_planted_page(planted_pages, index):
+    """The check of test_rendered_text_of_every_page... finds each planted defect, and nothing on
+    the same page without it (the clean lines have math, a table and `|x|`)."""
+    blocks, defects = planted_pages["clean"]
+    assert blocks > 3 and defects == []
+    assert planted_pages[f"planted{index}"][1], f"the planted defect ({list(_PLANTED)[index]}) was not found"
+
+
+@pytest.mark.parametrize("source", [*_PLANTED.values(), "at $z \u0007pprox -6$", "about $e^-6$"])
+def test_static_markdown_check_fails_on_planted_sources(source):
+    """The static check (exercise notebooks, the book's printed tables) finds the same planted
+    defects, plus a control character (a BEL where `\\approx` was meant) and a bare-minus exponent."""
+    from tools.markup_check import markdown_defects
+
+    assert markdown_defects(source)
+    assert markdown_defects("Clean: $\\frac{a}{b}$, $e^{-6}$, $z \\approx -6$ and\n\n| a |\n|---|\n| $\\lvert x \\rvert$ |\n") == []
+
+
+def test_book_cells_split_moves_trailing_checks_and_keeps_teaching_code_visible():
+    """The splitter behind the collapsed checks: trailing asserts, glue calls and the cheap values only
+    they read move to a collapsed cell; a training call, and names later cells read, stay visible."""
+    from tools.book_cells import split_checks, violations
+
+    def code(source, tags=()):
+        return {"cell_type": "code", "id": f"c{abs(hash(source)) % 10**6}", "metadata": {"tags": list(tags)},
+                "execution_count": None, "outputs": [], "source": source}
+
+    notebook = {"cells": [
+        code("model = train(config)\nbest = max(scores)\nscore = float(model.score)\nassert score > 0.9\n"
+             "glue('score', score, display=False)"),
+        code("assert best > 0\nglue('best', best, display=False)"),
+        code("print(model, best)"),
+    ]}
+    assert len(violations(notebook)) == 2
+    assert split_checks(notebook) == 2
+    sources = ["".join(c["source"]) for c in notebook["cells"]]
+    tags = [c["metadata"].get("tags", []) for c in notebook["cells"]]
+    assert sources[0] == "model = train(config)\nbest = max(scores)"        # a training call; best is read later
+    assert sources[1] == "score = float(model.score)\nassert score > 0.9\nglue('score', score, display=False)"
+    assert tags[1] == ["hide-input"]
+    assert tags[2] == ["hide-input"] and tags[0] == [] and tags[3] == []
+    assert violations(notebook) == []

@@ -137,17 +137,33 @@ def test_zero_grad_resets_every_gradient_and_the_next_backward_starts_fresh(rng)
     x, dout = rng.standard_normal((6, 4)), rng.standard_normal((6, 2))
     model(x)
     model.backward(dout)
-    first = {n: p.grad.copy() for n, p in model.named_parameters()}
+    handed_out = {n: p.grad for n, p in model.named_parameters()}
+    first = {n: g.copy() for n, g in handed_out.items()}
     assert all(np.any(g != 0) for g in first.values())
     model.zero_grad()
     for p in model.parameters():
         np.testing.assert_array_equal(p.grad, np.zeros_like(p.data))
-        with pytest.raises(ValueError):
-            p.grad[...] = 1.0  # the zeros are read-only: accumulate_grad replaces them
     model(x)
     model.backward(dout)
     for n, p in model.named_parameters():
         np.testing.assert_array_equal(p.grad, first[n])
+    model.backward(dout)  # accumulates
+    for n, p in model.named_parameters():
+        np.testing.assert_array_equal(p.grad, 2 * first[n])
+        np.testing.assert_array_equal(handed_out[n], first[n])  # no gradient array is modified in place
+
+
+def test_accumulate_grad_never_modifies_the_arrays_it_is_given(rng):
+    prm = M.Parameter(rng.standard_normal((3, 2)).astype(np.float32))
+    g1, g2 = rng.standard_normal((3, 2)), rng.standard_normal((3, 2))
+    g1_before = g1.copy()
+    prm.accumulate_grad(g1)
+    prm.accumulate_grad(g2)
+    np.testing.assert_array_equal(g1, g1_before)
+    assert prm.grad.dtype == np.float32
+    np.testing.assert_allclose(prm.grad, (g1 + g2).astype(np.float32), rtol=1e-6)
+    with pytest.raises(ValueError, match="shape"):
+        prm.accumulate_grad(np.ones((2, 3)))
 
 
 def test_backward_without_input_grad_gives_the_same_parameter_gradients(rng):
@@ -368,6 +384,19 @@ def test_modules_reject_bad_inputs_with_clear_errors(rng):
         M.GELU("fast")
     with pytest.raises(ValueError, match="shape"):
         lin.weight.accumulate_grad(np.ones((2, 3)))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("training", [True, False])
+def test_batchnorm_module_rejects_nonfinite_input_and_keeps_its_statistics(bad, training, rng):
+    bn = M.BatchNorm1d(3).train(training)
+    bn(rng.standard_normal((5, 3)))
+    mean, var = bn.running_mean, bn.running_var
+    x = rng.standard_normal((5, 3))
+    x[2, 1] = bad
+    with pytest.raises(ValueError, match="x contains NaN or inf"):
+        bn(x)
+    assert bn.running_mean is mean and bn.running_var is var
 
 
 @pytest.mark.parametrize("training", [True, False])

@@ -52,6 +52,38 @@ _CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-s
 INSTALL_HINT = "apt-get update && apt-get install -y chromium"
 
 
+#: Page.prose_blocks: text nodes outside code and typeset math, grouped by their block element.
+_PROSE_BLOCKS_JS = r"""
+(() => {
+  const skipTags = new Set(['PRE', 'CODE', 'SCRIPT', 'STYLE', 'TEXTAREA', 'MJX-CONTAINER', 'KBD', 'SAMP',
+                            'SVG', 'NOSCRIPT', 'TEMPLATE']);
+  const skipClasses = ['highlight', 'headerlink'];
+  const blockSelector = 'p, li, td, th, dt, dd, h1, h2, h3, h4, h5, h6, caption, figcaption, summary, button, '
+                      + 'label, div, section, nav, article, aside, header, footer';
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT, {
+    acceptNode(node) {
+      for (let el = node.parentElement; el; el = el.parentElement) {
+        if (skipTags.has(el.tagName.toUpperCase()) || skipClasses.some(c => el.classList.contains(c)))
+          return NodeFilter.FILTER_REJECT;
+      }
+      return node.textContent.trim() ? NodeFilter.FILTER_ACCEPT : NodeFilter.FILTER_REJECT;
+    }
+  });
+  const blocks = new Map();
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    const block = node.parentElement.closest(blockSelector) || document.body;
+    if (!blocks.has(block)) blocks.set(block, []);
+    blocks.get(block).push(node.textContent);
+  }
+  return Array.from(blocks, ([block, parts]) => {
+    const section = block.closest('section[id]');
+    return {section: section ? section.id : '', text: parts.join('').replace(/\s+/g, ' ').trim()};
+  });
+})()
+"""
+
+
 class ChromiumError(RuntimeError):
     """Chromium is missing, did not start, or a DevTools call failed."""
 
@@ -314,6 +346,18 @@ class Page:
             elif method == "Network.loadingFailed" and not params.get("canceled"):
                 errors.append(f"network: {params.get('errorText')} (request {params.get('requestId')})")
         return errors
+
+    def prose_blocks(self) -> list[dict]:
+        """The rendered text a reader sees, outside code and typeset math, one entry per block.
+
+        Each entry is ``{"section": id of the enclosing section (or ""), "text": ...}``:
+        the text nodes of one block element (paragraph, list item, table cell,
+        heading, ...) joined, skipping code (``pre``, ``code``, highlighted blocks),
+        MathJax's output, scripts and styles, and the headings' ``#`` permalinks.
+        Math that MathJax did not typeset stays in, as the raw TeX the reader sees.
+        Call after :meth:`wait_for_mathjax`.
+        """
+        return self.evaluate(_PROSE_BLOCKS_JS)
 
     def requested_urls(self) -> list[str]:
         """Every URL this tab requested (to prove the page needs no network)."""

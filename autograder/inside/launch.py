@@ -98,9 +98,13 @@ def build_root(root, box, job_dir):
     uid, gid = box["uid"], box["gid"]
     for path in ("/tmp", "/var/tmp", "/dev/shm"):
         _makedirs(_inside(root, path), 0o1777)
-    for path in (box["home"], f"{SANDBOX_ROOT}/outputs"):
-        _makedirs(_inside(root, path), 0o700)
-        os.chown(_inside(root, path), uid, gid)
+    _makedirs(_inside(root, box["home"]), 0o700)
+    os.chown(_inside(root, box["home"]), uid, gid)
+    # the outputs on a tmpfs of their own: a notebook that fills its disk cannot keep its answers from coming back
+    outputs = _inside(root, f"{SANDBOX_ROOT}/outputs")
+    _makedirs(outputs, 0o700)
+    _mount("tmpfs", outputs, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+           f"size={box['max_output_bytes'] + (1 << 20)},mode=0700,uid={uid},gid={gid}")
     inputs = _inside(root, f"{SANDBOX_ROOT}/inputs")
     _makedirs(inputs)
     _mount(os.path.join(job_dir, "inputs"), inputs, None, MS_BIND)

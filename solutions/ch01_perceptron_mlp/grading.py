@@ -18,6 +18,9 @@ really occur (and the step's value at 0 is tested) while numpy and torch agree b
 Each mutant is a typical mistake; the autograder's tests check that each one loses the points
 of its own part, and only those.
 """
+import functools
+import itertools
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -26,6 +29,8 @@ from autograder.spec import Mutant, Part
 from mlp_lib.interop import weight_to_torch
 
 PUBLIC_SEED = 19580101
+# the locked cells the answers may rely on: the imports, and the answers' vocabulary of Parts 7 and on
+SETUP = ("setup", "understanding-setup")
 
 
 def _torch_weight(W):
@@ -387,6 +392,286 @@ def _mlp_skips_last_layer(x, params):
     return h
 
 
+# == Understanding: what the chapter teaches you to predict (Parts 7 and 8) =====================
+# Both parts are graded like the others, on hidden cases drawn from the secret seed. Their answers
+# need only numpy and the standard library. Each mutant below is a typical wrong answer (guesses
+# included) with the feedback a student who gave it should read.
+
+ONE_PERCEPTRON = "one perceptron"
+HIDDEN_LAYER = "hidden layer needed"
+
+
+# -- needs_hidden_layer: is a Boolean function linearly separable? --------------------------------
+def _bits(d):
+    """The 2**d inputs of a d-bit Boolean function, row k = the binary digits of k."""
+    return np.array(list(itertools.product((0.0, 1.0), repeat=d)))
+
+
+@functools.lru_cache(maxsize=None)
+def _threshold_tables(d):
+    """Every truth table (in the order of _bits) that one perceptron computes, for d <= 4.
+
+    Integer weights in [-3, 3] and biases b + 1/4 with 2b an integer in [-15, 15] reach all of them:
+    tests/test_assignment_ch01.py checks the known counts 14, 104 and 1882.
+    """
+    X = _bits(d)
+    W = np.array(list(itertools.product(range(-3, 4), repeat=d)), dtype=np.float64).T      # (d, 7**d)
+    biases = np.arange(-15, 16) / 2.0 + 0.25
+    z = (X @ W)[:, :, None] + biases                                                    # (2**d, 7**d, 31)
+    tables = (z > 0).reshape(len(X), -1).T.astype(np.int64)
+    return frozenset(map(tuple, np.unique(tables, axis=0)))
+
+
+def _canonical(X, y):
+    """y reordered to the order of _bits: row k of X is the binary number k."""
+    index = (np.asarray(X) @ (2.0 ** np.arange(X.shape[1] - 1, -1, -1))).astype(np.int64)
+    out = np.empty(len(y), dtype=np.int64)
+    out[index] = np.asarray(y)
+    return out
+
+
+def _is_separable(X, y):
+    return tuple(_canonical(X, y).tolist()) in _threshold_tables(X.shape[1])
+
+
+def _epochs_to_learn(X, y, cap=1000):
+    """Epochs the perceptron rule (Part 2's conventions) needs on (X, y) in this order; None if it never stops."""
+    Xa = np.hstack([X, np.ones((len(X), 1))])
+    w = np.zeros(Xa.shape[1])
+    for epoch in range(1, cap + 1):
+        mistakes = 0
+        for x_i, y_i in zip(Xa, y):
+            y_hat = 1 if x_i @ w > 0 else 0
+            if y_hat != y_i:
+                w = w + (y_i - y_hat) * x_i
+                mistakes += 1
+        if mistakes == 0:
+            return epoch
+    return None
+
+
+def _is_monotone(table, d):
+    """Non-decreasing in every input (the tables a perceptron with non-negative weights can compute)."""
+    X = _bits(d)
+    index = {tuple(row): k for k, row in enumerate(X)}
+    for k, row in enumerate(X):
+        for j in range(d):
+            if row[j] == 0.0:
+                up = row.copy()
+                up[j] = 1.0
+                if table[index[tuple(up)]] < table[k]:
+                    return False
+    return True
+
+
+def _pair_xor(table, d):
+    """The table is XOR or XNOR of two of the inputs, whatever the others are."""
+    X = _bits(d)
+    for i, j in itertools.combinations(range(d), 2):
+        parity = (X[:, i] != X[:, j]).astype(np.int64)
+        if np.array_equal(table, parity) or np.array_equal(table, 1 - parity):
+            return True
+    return False
+
+
+def _hidden_case(rng, d, table):
+    order = rng.permutation(2 ** d)
+    return {"X": _bits(d)[order], "y": np.asarray(table, dtype=np.int64)[order]}
+
+
+def needs_hidden_cases(rng):
+    """Ten functions of 2 to 4 bits, five of each answer, in a random order. On purpose: XOR or XNOR;
+    the parity of 3 bits (no two-input XOR hides in it); a separable function that is not monotone
+    (a negative weight); a separable one whose table has several ones and zeros (not an AND or OR);
+    a separable one the learning rule needs at least 8 epochs for, in the order given."""
+    separable = {d: sorted(_threshold_tables(d)) for d in (2, 3, 4)}
+
+    def pick_separable(d, accept):
+        while True:
+            table = np.array(separable[d][rng.integers(len(separable[d]))])
+            if accept(table):
+                return table
+
+    def pick_other(d, accept):
+        while True:
+            table = rng.integers(0, 2, size=2 ** d)
+            if tuple(table.tolist()) not in _threshold_tables(d) and accept(table):
+                return table
+
+    parity2 = (_bits(2).sum(axis=1) % 2).astype(np.int64)
+    parity3 = (_bits(3).sum(axis=1) % 2).astype(np.int64)
+    cases = [_hidden_case(rng, 2, parity2 if rng.random() < 0.5 else 1 - parity2),
+             _hidden_case(rng, 3, parity3 if rng.random() < 0.5 else 1 - parity3),
+             _hidden_case(rng, 3, pick_other(3, lambda t: not _pair_xor(t, 3))),
+             _hidden_case(rng, 4, pick_other(4, lambda t: not _pair_xor(t, 4))),
+             _hidden_case(rng, 4, pick_other(4, lambda t: True)),
+             _hidden_case(rng, 2, pick_separable(2, lambda t: not _is_monotone(t, 2))),
+             _hidden_case(rng, 3, pick_separable(3, lambda t: 2 <= t.sum() <= 6)),
+             _hidden_case(rng, 4, pick_separable(4, lambda t: 3 <= t.sum() <= 13))]
+    for d in (3, 4):
+        while True:                                  # hard for the learning rule, in the order given
+            case = _hidden_case(rng, d, pick_separable(d, lambda t: 2 <= t.sum() <= 2 ** d - 2))
+            if _epochs_to_learn(case["X"], case["y"]) >= 8:
+                cases.append(case)
+                break
+    return [cases[i] for i in rng.permutation(len(cases))]
+
+
+def needs_hidden_reference(X, y):
+    return np.array(ONE_PERCEPTRON if _is_separable(X.cpu().numpy(), y.cpu().numpy()) else HIDDEN_LAYER)
+
+
+def _needs_always_one(X, y):
+    return ONE_PERCEPTRON
+
+
+def _needs_always_hidden(X, y):
+    return HIDDEN_LAYER
+
+
+def _needs_only_pair_xor(X, y):
+    table = _canonical(X, y)
+    return HIDDEN_LAYER if _pair_xor(table, X.shape[1]) else ONE_PERCEPTRON
+
+
+def _needs_not_monotone(X, y):
+    return ONE_PERCEPTRON if _is_monotone(_canonical(X, y), X.shape[1]) else HIDDEN_LAYER
+
+
+def _needs_gates_only(X, y):
+    # "A perceptron computes AND, OR and NOT": one 1 or one 0 in the table (or a single input).
+    ones = int(np.sum(y))
+    single_input = any(np.array_equal(y, X[:, j]) or np.array_equal(y, 1 - X[:, j]) for j in range(X.shape[1]))
+    return ONE_PERCEPTRON if ones in (0, 1, len(y) - 1, len(y)) or single_input else HIDDEN_LAYER
+
+
+def _needs_five_epochs(X, y):
+    epochs = _epochs_to_learn(X, y, cap=5)
+    return ONE_PERCEPTRON if epochs is not None else HIDDEN_LAYER
+
+
+# -- novikoff_bound: the convergence theorem's bound on the number of mistakes ---------------------
+def novikoff_cases(rng):
+    cases = []
+    while len(cases) < 5:
+        d = int(rng.integers(2, 5))
+        u = rng.standard_normal(d + 1) * rng.uniform(0.3, 4.0)      # any length: the bound needs the unit vector
+        if not cases:                                # a boundary at distance 1 from the origin: the bias matters
+            u[-1] = np.linalg.norm(u[:-1]) * rng.choice([-1.0, 1.0])
+        X = rng.uniform(-2.0, 2.0, size=(200, d))
+        margin = (X @ u[:-1] + u[-1]) / np.linalg.norm(u)
+        keep = np.abs(margin) > 0.05
+        n = int(rng.integers(10, 40))
+        X, margin = X[keep][:n], margin[keep][:n]
+        if (margin > 0).sum() >= 2 and (margin < 0).sum() >= 2:    # both classes, or the rule has nothing to do
+            cases.append({"X": X, "y": (margin > 0).astype(np.int64), "u": u})
+    return cases
+
+
+def novikoff_reference(X, y, u):
+    Xa = torch.cat([X, torch.ones((X.shape[0], 1), dtype=X.dtype, device=X.device)], dim=1)
+    R = torch.linalg.vector_norm(Xa, dim=1).max()
+    gamma = ((2 * y - 1).to(X.dtype) * (Xa @ (u / torch.linalg.vector_norm(u)))).min()
+    return (R / gamma) ** 2
+
+
+def _novikoff_parts(X, y, u, *, augment_R=True, normalize=True, signs=True, reduce=np.min):
+    Xa = np.hstack([X, np.ones((len(X), 1))])
+    R = np.linalg.norm(Xa if augment_R else X, axis=1).max()
+    s = (2 * y - 1) if signs else y
+    gamma = reduce(s * (Xa @ (u / np.linalg.norm(u) if normalize else u)))
+    return R, gamma
+
+
+def _novikoff_R_without_one(X, y, u):
+    R, gamma = _novikoff_parts(X, y, u, augment_R=False)
+    return (R / gamma) ** 2
+
+
+def _novikoff_u_not_unit(X, y, u):
+    R, gamma = _novikoff_parts(X, y, u, normalize=False)
+    return (R / gamma) ** 2
+
+
+def _novikoff_labels_as_signs(X, y, u):
+    R, gamma = _novikoff_parts(X, y, u, signs=False)
+    with np.errstate(divide="ignore"):
+        return (R / gamma) ** 2
+
+
+def _novikoff_not_squared(X, y, u):
+    R, gamma = _novikoff_parts(X, y, u)
+    return R / gamma
+
+
+def _novikoff_mean_margin(X, y, u):
+    R, gamma = _novikoff_parts(X, y, u, reduce=np.mean)
+    return (R / gamma) ** 2
+
+
+def _novikoff_bias_ignored(X, y, u):
+    R = np.linalg.norm(X, axis=1).max()
+    gamma = np.min((2 * y - 1) * (X @ (u[:-1] / np.linalg.norm(u[:-1]))))
+    return (R / gamma) ** 2
+
+
+def _novikoff_constant(X, y, u):
+    return 100.0
+
+
+_XOR_BOOK = "ch01-xor"
+_RULE_BOOK = "ch01-learning-rule"
+UNDERSTANDING_PARTS = [
+    Part(id="needs_hidden_layer", points=2, function="needs_hidden_layer", outputs=("answer",),
+         cases=needs_hidden_cases, reference=needs_hidden_reference,
+         mutants={
+             "always one perceptron": Mutant(_needs_always_one, book=_XOR_BOOK, feedback=(
+                 "Not every Boolean function is linearly separable: XOR needs a hidden layer, and so do most "
+                 "functions of 3 or 4 bits. Decide for each table, e.g. with the learning rule and the "
+                 "convergence theorem.")),
+             "always hidden layer": Mutant(_needs_always_hidden, book=_RULE_BOOK, feedback=(
+                 "Many Boolean functions are computed by one perceptron (AND, OR, majority, any function "
+                 "whose ones lie on one side of a hyperplane). On separable data the learning rule stops "
+                 "after an epoch without mistakes: use it to find out.")),
+             "hidden layer only for XOR of two inputs": Mutant(_needs_only_pair_xor, book=_XOR_BOOK, feedback=(
+                 "XOR of two inputs is the smallest example, not the only one: the parity of 3 bits, or "
+                 "'exactly one of three', is not linearly separable either. Test separability itself, not "
+                 "a resemblance to XOR.")),
+             "hidden layer whenever not monotone": Mutant(_needs_not_monotone, book="ch01-perceptron", feedback=(
+                 "A perceptron's weights can be negative: 'x2 and not x1' is computed by w = (-1, 1), b = -0.5. "
+                 "A function that decreases in some input can still be linearly separable.")),
+             "perceptron = AND / OR / NOT only": Mutant(_needs_gates_only, book="ch01-perceptron", feedback=(
+                 "One perceptron computes every function whose two classes are split by a hyperplane, "
+                 "e.g. majority (x1 + x2 + x3 > 1.5), not only the gates with a single 1 or a single 0.")),
+             "learning rule run for 5 epochs": Mutant(_needs_five_epochs, book=_RULE_BOOK, feedback=(
+                 "The learning rule can need more epochs than you think before its first epoch without a "
+                 "mistake. The convergence theorem bounds the mistakes by (R/gamma)^2, which can be large "
+                 "for a small margin: give it hundreds of epochs before you conclude 'not separable'.")),
+         }),
+    Part(id="novikoff_bound", points=2, function="novikoff_bound", outputs=("bound",),
+         cases=novikoff_cases, reference=novikoff_reference,
+         mutants={
+             "R computed without the constant input": Mutant(_novikoff_R_without_one, book=_RULE_BOOK, feedback=(
+                 "R is the largest norm of the augmented inputs (x1, ..., xd, 1): the constant 1 is part "
+                 "of every input the rule adds to the weights.")),
+             "u not normalised": Mutant(_novikoff_u_not_unit, book=_RULE_BOOK, feedback=(
+                 "The margin gamma is measured with a unit vector: divide u by its norm first. Otherwise "
+                 "the bound changes when u is rescaled, although the boundary does not.")),
+             "labels {0, 1} used as signs": Mutant(_novikoff_labels_as_signs, book=_RULE_BOOK, feedback=(
+                 "The margin of an example is (2y - 1) u.x, which is positive on the right side for both "
+                 "classes; multiplying by y in {0, 1} makes every class-0 margin 0.")),
+             "R / gamma not squared": Mutant(_novikoff_not_squared, book=_RULE_BOOK, feedback=(
+                 "The bound on the number of mistakes is (R / gamma) squared.")),
+             "mean margin instead of the smallest": Mutant(_novikoff_mean_margin, book=_RULE_BOOK, feedback=(
+                 "gamma is the smallest margin over the examples, the one closest to the boundary.")),
+             "bias ignored": Mutant(_novikoff_bias_ignored, book="ch01-perceptron", feedback=(
+                 "u is the augmented vector (w, b): its last entry is the bias, the weight of the constant "
+                 "input. Keep it in the margins and in the norm.")),
+             "a constant": Mutant(_novikoff_constant, book=_RULE_BOOK, feedback=(
+                 "The bound depends on the data and on u: compute R and gamma for each case.")),
+         }),
+]
+
 
 PARTS = [
     Part(id="perceptron_predict", points=1, function="perceptron_predict", outputs=("labels",),
@@ -431,4 +716,5 @@ PARTS = [
                   "sigmoid hidden units": Mutant(_mlp_sigmoid_hidden),
                   "no biases": Mutant(_mlp_no_bias),
                   "last layer skipped": Mutant(_mlp_skips_last_layer)}),
+    *UNDERSTANDING_PARTS,
 ]

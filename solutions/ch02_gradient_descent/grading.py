@@ -30,6 +30,8 @@ import torch
 from autograder.spec import Mutant, Part
 
 PUBLIC_SEED = 19510901          # Robbins & Monro, Ann. Math. Statist. 22(3), September 1951
+# the locked cells the answers may rely on: the imports, and the answers' vocabulary of Parts 7 and on
+SETUP = ("setup", "understanding-setup")
 
 _OPTIM_FORBID = ("mlp_lib.optim.SGD", "mlp_lib.optim.Adagrad", "mlp_lib.optim.RMSprop", "mlp_lib.optim.Adam",
                  "mlp_lib.optim.AdamW", "mlp_lib.optim.apply_step", "mlp_lib.training.fit")
@@ -515,6 +517,221 @@ def _adam_dict_in_place(w, dw, state, *, lr, beta1=0.9, beta2=0.999, eps=1e-8):
     return w - lr * (state["m"] / (1 - beta1**t)) / (np.sqrt(state["v"] / (1 - beta2**t)) + eps), state
 
 
+# == Understanding: what the chapter teaches you to predict (Parts 7 and 8) =====================
+# Graded like the other parts, on hidden cases from the secret seed; the answers need only numpy and
+# the standard library. Each mutant is a typical wrong answer (guesses included) with the feedback a
+# student who gave it should read, and the book section that explains the right one.
+SMOOTH, ZIGZAG, DIVERGES = "smooth", "zig-zag", "diverges"
+
+
+# -- lr_regimes: gradient descent on a quadratic bowl, one regime per learning rate ----------------
+def _rotation(rng, d):
+    q, r = np.linalg.qr(rng.standard_normal((d, d)))
+    return q * np.sign(np.diag(r))
+
+
+def _regime_lrs(rng, lam_max, labels):
+    """Learning rates putting eta * lambda_max well inside each regime's interval."""
+    ranges = {SMOOTH: (0.2, 0.85), ZIGZAG: (1.15, 1.85), DIVERGES: (2.15, 3.5)}
+    return np.array([rng.uniform(*ranges[label]) / lam_max for label in labels])
+
+
+def regime_cases(rng):
+    """Eight bowls, six learning rates each (two per regime, shuffled). The first bowl is a trap: its two
+    eigenvectors are at 45 degrees to the axes, so the diagonal of H (and its trace) mislead."""
+    cases = []
+    L = float(np.exp(rng.uniform(np.log(0.5), np.log(50.0))))
+    c = np.sqrt(0.5)
+    Q = np.array([[c, -c], [c, c]])
+    H = Q @ np.diag([L, L / 6]) @ Q.T                 # diagonal 7L/12, trace 7L/6, eigenvalues L and L/6
+    products = np.array([0.9, 0.95, 1.5, 1.9, 2.5, 3.0])  # eta * lambda_max: smooth, smooth, zig-zag x2, diverges x2
+    cases.append({"H": H, "lrs": products[rng.permutation(6)] / L})
+    for _ in range(7):
+        d = int(rng.integers(2, 6))
+        kappa = float(np.exp(rng.uniform(np.log(3.0), np.log(100.0))))
+        lam = np.exp(rng.uniform(0.0, np.log(kappa), size=d))
+        lam[0], lam[1] = 1.0, kappa                   # the extremes are there
+        lam *= float(np.exp(rng.uniform(np.log(0.1), np.log(20.0))))
+        Q = _rotation(rng, d)
+        H = (Q * lam) @ Q.T
+        labels = [SMOOTH, SMOOTH, ZIGZAG, ZIGZAG, DIVERGES, DIVERGES]
+        cases.append({"H": 0.5 * (H + H.T), "lrs": _regime_lrs(rng, lam.max(), [labels[i] for i in rng.permutation(6)])})
+    return [cases[i] for i in rng.permutation(len(cases))]
+
+
+def regime_reference(H, lrs):
+    products = (lrs * torch.linalg.eigvalsh(H).max()).cpu().numpy()
+    return np.array([SMOOTH if x < 1 else ZIGZAG if x < 2 else DIVERGES for x in products])
+
+
+def _regimes_from(products):
+    return np.array([SMOOTH if x < 1 else ZIGZAG if x < 2 else DIVERGES for x in products])
+
+
+def _regime_diagonal(H, lrs):
+    return _regimes_from(lrs * np.diag(H).max())
+
+
+def _regime_smallest(H, lrs):
+    return _regimes_from(lrs * np.linalg.eigvalsh(H).min())
+
+
+def _regime_trace(H, lrs):
+    return _regimes_from(lrs * np.trace(H))
+
+
+def _regime_no_zigzag(H, lrs):
+    # "eta must stay below 1 / lambda_max": anything above diverges.
+    return np.array([SMOOTH if x < 1 else DIVERGES for x in lrs * np.linalg.eigvalsh(H).max()])
+
+
+def _regime_two_only(H, lrs):
+    # "converges below 2 / lambda_max": smooth and zig-zag not told apart.
+    return np.array([SMOOTH if x < 2 else DIVERGES for x in lrs * np.linalg.eigvalsh(H).max()])
+
+
+def _regime_always(label):
+    def guess(H, lrs):
+        return np.array([label] * len(lrs))
+    guess.__name__ = f"_regime_always_{label.replace('-', '_')}"
+    return guess
+
+
+# -- adam_constant_gradient_steps: Adam's steps under a constant gradient --------------------------
+def adam_steps_cases(rng):
+    cases = []
+    for k in range(5):
+        d = int(rng.integers(3, 7))
+        magnitude = 10.0 ** rng.uniform(-9.0, 1.0, size=d)
+        magnitude[0], magnitude[1] = 10.0 ** rng.uniform(-10.0, -8.0), 10.0 ** rng.uniform(-1.0, 1.0)
+        g = magnitude * rng.choice([-1.0, 1.0], size=d)
+        beta1 = 0.9 if k == 0 else float(rng.uniform(0.8, 0.95))
+        beta2 = 0.999 if k == 0 else float(rng.choice([0.99, 0.999, 0.9999]))
+        cases.append({"g": g[rng.permutation(d)], "steps": np.int64(rng.integers(5, 41)),
+                      "lr": np.float64(10.0 ** rng.uniform(-4.0, -1.0)), "beta1": np.float64(beta1),
+                      "beta2": np.float64(beta2), "eps": np.float64(rng.choice([1e-8, 1e-6]))})
+    return cases
+
+
+def adam_steps_call(student, g, steps, lr, beta1, beta2, eps):
+    return student.adam_constant_gradient_steps(g, steps=int(steps), lr=float(lr), beta1=float(beta1),
+                                                beta2=float(beta2), eps=float(eps))
+
+
+def adam_steps_reference(g, steps, lr, beta1, beta2, eps):
+    T = int(steps)
+    grads = g.expand(T, -1).clone()
+    trajectory, _ = _torch_run(torch.optim.Adam, torch.zeros_like(g), grads, [float(lr)] * T,
+                               betas=(float(beta1), float(beta2)), eps=float(eps))
+    corrected = torch.diff(torch.cat([torch.zeros_like(g)[None], trajectory]), dim=0)
+    t = torch.arange(1, T + 1, dtype=g.dtype, device=g.device)[:, None]
+    uncorrected = -lr * (1 - beta1**t) * g / (torch.sqrt(1 - beta2**t) * g.abs() + eps)
+    return corrected, uncorrected
+
+
+def _adam_closed_form(g, steps, lr, beta1, beta2, eps, *, eps_inside=False):
+    t = np.arange(1, steps + 1, dtype=np.float64)[:, None]
+    m, v = (1 - beta1**t) * g, (1 - beta2**t) * g**2           # the moving averages from zero
+    m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
+    if eps_inside:
+        return -lr * m_hat / np.sqrt(v_hat + eps), -lr * m / np.sqrt(v + eps)
+    return -lr * m_hat / (np.sqrt(v_hat) + eps), -lr * m / (np.sqrt(v) + eps)
+
+
+def _adam_sign_steps(g, *, steps, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    t = np.arange(1, steps + 1, dtype=np.float64)[:, None]
+    return -lr * np.sign(g) * np.ones((steps, 1)), -lr * (1 - beta1**t) / np.sqrt(1 - beta2**t) * np.sign(g)
+
+
+def _adam_uncorrected_same(g, *, steps, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    corrected, _ = _adam_closed_form(g, steps, lr, beta1, beta2, eps)
+    return corrected, corrected
+
+
+def _adam_first_factor_forever(g, *, steps, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    corrected, _ = _adam_closed_form(g, steps, lr, beta1, beta2, eps)
+    step1 = -lr * (1 - beta1) * g / (np.sqrt(1 - beta2) * np.abs(g) + eps)
+    return corrected, np.tile(step1, (steps, 1))
+
+
+def _adam_eps_inside_sqrt(g, *, steps, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    return _adam_closed_form(g, steps, lr, beta1, beta2, eps, eps_inside=True)
+
+
+def _adam_t_from_zero(g, *, steps, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    # The counter used before it is incremented: the first correction divides by 1 - beta**0 = 0.
+    t = np.arange(0, steps, dtype=np.float64)[:, None]
+    m, v = (1 - beta1 ** (t + 1)) * g, (1 - beta2 ** (t + 1)) * g**2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        corrected = -lr * (m / (1 - beta1**t)) / (np.sqrt(v / (1 - beta2**t)) + eps)
+    return corrected, -lr * m / (np.sqrt(v) + eps)
+
+
+def _adam_steps_uphill(g, *, steps, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    corrected, uncorrected = _adam_closed_form(g, steps, lr, beta1, beta2, eps)
+    return -corrected, -uncorrected
+
+
+def _adam_sgd_steps(g, *, steps, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    return -lr * np.tile(g, (steps, 1)), -lr * np.tile(g, (steps, 1))
+
+
+_LR_BOOK = "ch02-learning-rate"
+_ADAM_BOOK = "ch02-adam"
+UNDERSTANDING_PARTS = [
+    Part(id="lr_regimes", points=2, function="lr_regimes", outputs=("regimes",),
+         cases=regime_cases, reference=regime_reference,
+         mutants={
+             "diagonal of H instead of its eigenvalues": Mutant(_regime_diagonal, book=_LR_BOOK, feedback=(
+                 "The error is multiplied by 1 - eta * lambda_i along each eigenvector of H, and H need not be "
+                 "diagonal: its diagonal entries are not its eigenvalues (on a bowl turned by 45 degrees the "
+                 "diagonal underestimates the steepest curvature). Use np.linalg.eigvalsh(H).")),
+             "smallest eigenvalue": Mutant(_regime_smallest, book=_LR_BOOK, feedback=(
+                 "The flattest direction sets the speed, the steepest one the regime: a run diverges or "
+                 "zig-zags as soon as eta * lambda_max exceeds 2 or 1, whatever the other directions do.")),
+             "trace of H": Mutant(_regime_trace, book=_LR_BOOK, feedback=(
+                 "Each direction has its own factor 1 - eta * lambda_i; the regime is decided by the largest "
+                 "eigenvalue alone, not by their sum.")),
+             "diverges as soon as eta > 1 / lambda_max": Mutant(_regime_no_zigzag, book=_LR_BOOK, feedback=(
+                 "With 1 < eta * lambda < 2 the factor 1 - eta * lambda lies in (-1, 0): the error changes sign "
+                 "every step but still shrinks. That is the zig-zag regime; divergence starts at 2 / lambda_max.")),
+             "smooth and zig-zag not told apart": Mutant(_regime_two_only, book=_LR_BOOK, feedback=(
+                 "Below 2 / lambda_max the run converges, but between 1 / lambda_max and 2 / lambda_max the "
+                 "steepest direction overshoots and flips sign every step: that is the zig-zag regime.")),
+             "always smooth": Mutant(_regime_always(SMOOTH), book=_LR_BOOK, feedback=(
+                 "The regime depends on eta * lambda_max: compute the largest eigenvalue of H for each bowl.")),
+             "always diverges": Mutant(_regime_always(DIVERGES), book=_LR_BOOK, feedback=(
+                 "Gradient descent converges on a quadratic whenever eta < 2 / lambda_max.")),
+         }),
+    Part(id="adam_constant_gradient_steps", points=2, function="adam_constant_gradient_steps",
+         outputs=("corrected", "uncorrected"), cases=adam_steps_cases, reference=adam_steps_reference,
+         call=adam_steps_call,
+         mutants={
+             "-lr * sign(g), eps ignored": Mutant(_adam_sign_steps, book=_ADAM_BOOK, feedback=(
+                 "With bias correction the step is -lr * g / (|g| + eps): about -lr * sign(g) for ordinary "
+                 "gradients, but much smaller when |g| is comparable to eps (a gradient of 1e-9 with eps = 1e-8 "
+                 "moves the weight by lr / 11).")),
+             "no difference without bias correction": Mutant(_adam_uncorrected_same, book=_ADAM_BOOK, feedback=(
+                 "Without correction m_t = (1 - beta1^t) g and v_t = (1 - beta2^t) g^2 are biased towards their "
+                 "zero start, so the step is lr (1 - beta1^t) / sqrt(1 - beta2^t) times larger or smaller: about "
+                 "3.2 times too large at t = 1 with the default betas.")),
+             "uncorrected factor frozen at t = 1": Mutant(_adam_first_factor_forever, book=_ADAM_BOOK, feedback=(
+                 "The uncorrected step changes with t: its factor (1 - beta1^t) / sqrt(1 - beta2^t) starts at "
+                 "(1 - beta1) / sqrt(1 - beta2) and tends to 1 as both averages forget their zero start.")),
+             "eps inside the square root": Mutant(_adam_eps_inside_sqrt, book=_ADAM_BOOK, feedback=(
+                 "Adam adds eps to the square root of v-hat, not inside it: sqrt(v_hat) + eps.")),
+             "step counter used before it is incremented": Mutant(_adam_t_from_zero, book=_ADAM_BOOK, feedback=(
+                 "t is incremented before it is used, so the first step divides by 1 - beta1 and 1 - beta2; "
+                 "with t = 0 the correction divides by zero.")),
+             "steps uphill": Mutant(_adam_steps_uphill, book=_ADAM_BOOK, feedback=(
+                 "Adam steps against the gradient: the update is minus lr times m-hat over (sqrt(v-hat) + eps).")),
+             "plain gradient steps": Mutant(_adam_sgd_steps, book=_ADAM_BOOK, feedback=(
+                 "Adam divides the moving average of the gradient by the root of the moving average of its "
+                 "square, so its step is about lr whatever the scale of g, unlike SGD's -lr * g.")),
+         }),
+]
+
+
 PARTS = [
     Part(id="linear_regression_gd", points=3, function="linear_regression_gd", outputs=("w", "b", "losses"),
          cases=gd_cases, reference=gd_reference, call=gd_call,
@@ -563,4 +780,5 @@ PARTS = [
                   "bias correction of m only": Mutant(_adam_corrects_m_only),
                   "state updated in place": Mutant(_adam_in_place, diagnosis="mutated_input"),
                   "state dict reused (new values in the caller's dict)": Mutant(_adam_dict_in_place)}),
+    *UNDERSTANDING_PARTS,
 ]

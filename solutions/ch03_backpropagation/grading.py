@@ -29,6 +29,8 @@ import torch.nn.functional as F
 from autograder.spec import Mutant, Part
 
 PUBLIC_SEED = 19861009       # Nature's issue of Rumelhart, Hinton & Williams: 9 October 1986
+# the locked cells the answers may rely on: the imports, and the answers' vocabulary of Parts 7 and on
+SETUP = ("setup", "understanding-setup")
 
 
 def _distinct_sizes(rng, k, low, high):
@@ -396,6 +398,229 @@ def _numgrad_first_axis_only(f, x, h=1e-5):
     return grad
 
 
+# == Understanding: what the chapter teaches you to predict (Parts 7 and 8) =====================
+# Graded like the other parts, on hidden cases from the secret seed; the answers need only numpy and
+# the standard library. Each mutant is a typical wrong answer (guesses included) with the feedback a
+# student who gave it should read, and the book section that explains the right one.
+CORRECT, SUSPICIOUS, PROBABLY_WRONG, WRONG = "correct", "suspicious", "probably wrong", "wrong"
+GRADIENTS_CORRECT, KINK, BUG = "gradients correct", "finite difference crosses a kink", "bug in the backward pass"
+_BANDS = {CORRECT: (1e-12, 3e-8), SUSPICIOUS: (3e-7, 3e-5), PROBABLY_WRONG: (3e-4, 3e-3), WRONG: (3e-2, 0.9)}
+
+
+def _verdict(rel):
+    if not rel < 1e-7:
+        return SUSPICIOUS if rel < 1e-4 else PROBABLY_WRONG if rel < 1e-2 else WRONG
+    return CORRECT
+
+
+# -- gradcheck_verdicts: read the relative error of each check -------------------------------------
+def _check_row(rng, m, target, scale):
+    """An analytic gradient and a finite-difference one whose relative error (the chapter's, elementwise
+    max with the floor) is `target`: one small entry carries it, the others agree to much better, and a
+    few entries are exactly 0 in both (dead ReLU units), where only the floor avoids 0 / 0."""
+    a = scale * rng.standard_normal(m)
+    zeros = rng.choice(m, size=int(rng.integers(1, 3)), replace=False)
+    a[zeros] = 0.0
+    small = np.argsort(np.abs(a))
+    j = next(k for k in small if a[k] != 0.0)          # the worst entry is a small one: norms hide it
+    noise = target * 10.0 ** -rng.uniform(1.5, 3.0, size=m)
+    b = a * (1 + 2 * noise / (1 - noise) * rng.choice([-1.0, 1.0], size=m))
+    delta = 2 * target / (1 - target)
+    b[j] = a[j] * (1 + delta)                           # |a - b| / (|a| + |b|) = target there
+    b[zeros] = 0.0
+    return a, b
+
+
+def verdict_cases(rng):
+    cases = []
+    for _ in range(4):
+        k, m = int(rng.integers(6, 11)), int(rng.integers(6, 30))
+        labels = [CORRECT, SUSPICIOUS, PROBABLY_WRONG, WRONG] + list(rng.choice(list(_BANDS), size=k - 4))
+        rows = []
+        for label in (labels[i] for i in rng.permutation(k)):
+            low, high = _BANDS[label]
+            target = float(np.exp(rng.uniform(np.log(low), np.log(high))))
+            rows.append(_check_row(rng, m, target, scale=10.0 ** rng.uniform(-4.0, 2.0)))
+        cases.append({"analytic": np.array([a for a, _ in rows]), "numeric": np.array([b for _, b in rows])})
+    return cases
+
+
+def verdict_reference(analytic, numeric):
+    rel = ((analytic - numeric).abs() / torch.clamp((analytic.abs() + numeric.abs()), min=1e-8)).amax(dim=1)
+    return np.array([_verdict(float(r)) for r in rel.cpu()])
+
+
+def _verdicts_of(rel):
+    return np.array([_verdict(float(r)) for r in rel])
+
+
+def _verdict_mean(analytic, numeric):
+    return _verdicts_of((np.abs(analytic - numeric) / np.maximum(1e-8, np.abs(analytic) + np.abs(numeric))).mean(axis=1))
+
+
+def _verdict_absolute(analytic, numeric):
+    return _verdicts_of(np.abs(analytic - numeric).max(axis=1))
+
+
+def _verdict_no_floor(analytic, numeric):
+    with np.errstate(invalid="ignore"):
+        return _verdicts_of((np.abs(analytic - numeric) / (np.abs(analytic) + np.abs(numeric))).max(axis=1))
+
+
+def _verdict_norms(analytic, numeric):
+    return _verdicts_of(np.linalg.norm(analytic - numeric, axis=1)
+                        / (np.linalg.norm(analytic, axis=1) + np.linalg.norm(numeric, axis=1)))
+
+
+def _verdict_whole_matrix(analytic, numeric):
+    rel = (np.abs(analytic - numeric) / np.maximum(1e-8, np.abs(analytic) + np.abs(numeric))).max()
+    return np.array([_verdict(rel)] * len(analytic))
+
+
+def _verdict_always(label):
+    def guess(analytic, numeric):
+        return np.array([label] * len(analytic))
+    guess.__name__ = "_verdict_always_" + label.replace(" ", "_")
+    return guess
+
+
+# -- gradcheck_diagnosis: a failing check of a two-layer ReLU network, bug or kink? -----------------
+def diagnosis_cases(rng):
+    """Ten checks of (W1, b1, W2, b2), with the first layer's pre-activations z1 and the step h."""
+    kinds = ["correct", "correct", "correct", "kink", "kink", "kink", "kink",
+             "bug: first layer, no kink", "bug: second layer, kink nearby", "bug: everything"]
+    cases, subtle = [], True
+    for kind in (kinds[i] for i in rng.permutation(len(kinds))):
+        h = float(10.0 ** rng.uniform(-6.0, -4.0))
+        n, units = int(rng.integers(8, 40)), int(rng.integers(4, 16))
+        z1 = rng.standard_normal((n, units)) * rng.uniform(0.5, 3.0)
+        z1[np.abs(z1) < 20 * h] = 20 * h                               # far from the kink, by default
+        near = rng.random() < 0.5 or kind in ("kink", "bug: second layer, kink nearby")
+        if near and kind != "bug: first layer, no kink":
+            z1[rng.integers(n), rng.integers(units)] = rng.choice([-1.0, 1.0]) * rng.uniform(0.1, 0.9) * h
+        if rng.random() < 0.5:                                          # a very negative one: |z| matters
+            z1[rng.integers(n), rng.integers(units)] = -rng.uniform(5.0, 50.0)
+        good = 10.0 ** rng.uniform(-12.0, -8.0, size=4)
+        bad = 10.0 ** rng.uniform(-6.5, -1.0, size=4)                   # some in 1e-7..1e-4: still a failure
+        rel = good.copy()
+        if kind == "kink" or kind == "bug: first layer, no kink":
+            rel[:2] = bad[:2]
+            if kind == "kink" and subtle:               # a failure the table calls only 'suspicious'
+                rel[:2], subtle = 10.0 ** rng.uniform(-6.5, -5.0, size=2), False
+        elif kind == "bug: second layer, kink nearby":
+            rel[2:] = bad[2:]
+        elif kind == "bug: everything":
+            rel = bad
+        cases.append({"rel_errors": rel, "z1": z1, "h": np.float64(h)})
+    return cases
+
+
+def diagnosis_call(student, rel_errors, z1, h):
+    return student.gradcheck_diagnosis(rel_errors, z1, float(h))
+
+
+def diagnosis_reference(rel_errors, z1, h):
+    fails = (rel_errors > 1e-7).cpu().numpy()
+    if not fails.any():
+        return np.array(GRADIENTS_CORRECT)
+    if fails[2:].any():
+        return np.array(BUG)
+    return np.array(KINK if bool((z1.abs() < h).any()) else BUG)
+
+
+def _diagnosis(rel_errors, z1, h, *, threshold=1e-7, near=lambda z, h: np.abs(z) < h, use_layers=True, use_z=True):
+    fails = rel_errors > threshold
+    if not fails.any():
+        return GRADIENTS_CORRECT
+    if use_layers and fails[2:].any():
+        return BUG
+    if not use_z:
+        return KINK
+    return KINK if near(z1, h).any() else BUG
+
+
+def _diagnosis_ignores_z(rel_errors, z1, h):
+    return _diagnosis(rel_errors, z1, h, use_z=False)
+
+
+def _diagnosis_ignores_layers(rel_errors, z1, h):
+    return _diagnosis(rel_errors, z1, h, use_layers=False)
+
+
+def _diagnosis_signed_z(rel_errors, z1, h):
+    return _diagnosis(rel_errors, z1, h, near=lambda z, h: z < h)
+
+
+def _diagnosis_exact_zero(rel_errors, z1, h):
+    return _diagnosis(rel_errors, z1, h, near=lambda z, h: z == 0.0)
+
+
+def _diagnosis_lenient(rel_errors, z1, h):
+    # "Below 1e-4 is fine": the table's 'suspicious' band taken as a pass.
+    return _diagnosis(rel_errors, z1, h, threshold=1e-4)
+
+
+def _diagnosis_always(label):
+    def guess(rel_errors, z1, h):
+        return label
+    guess.__name__ = "_diagnosis_always_" + label.split()[0]
+    return guess
+
+
+_CHECK_BOOK = "ch03-gradcheck"
+_KINK_BOOK = "ch03-kinks"
+UNDERSTANDING_PARTS = [
+    Part(id="gradcheck_verdicts", points=2, function="gradcheck_verdicts", outputs=("verdicts",),
+         cases=verdict_cases, reference=verdict_reference,
+         mutants={
+             "mean relative error": Mutant(_verdict_mean, book=_CHECK_BOOK, feedback=(
+                 "The relative error of a check is the largest one over the entries: a single wrong entry "
+                 "is a bug, however many others agree. Averaging hides it.")),
+             "absolute error": Mutant(_verdict_absolute, book=_CHECK_BOOK, feedback=(
+                 "An absolute error means little without the size of the gradient: divide each |a - b| by "
+                 "|a| + |b| (floored at 1e-8) before comparing with the table.")),
+             "no floor: 0 / 0 where both are 0": Mutant(_verdict_no_floor, book=_CHECK_BOOK, feedback=(
+                 "Where both gradients are exactly 0 (a dead ReLU unit) the ratio is 0 / 0 = nan; the "
+                 "denominator is max(1e-8, |a| + |b|) for that reason.")),
+             "ratio of norms": Mutant(_verdict_norms, book=_CHECK_BOOK, feedback=(
+                 "Compare entry by entry: ||a - b|| / (||a|| + ||b||) is dominated by the large entries, so a "
+                 "small entry that is completely wrong passes unnoticed.")),
+             "one verdict for all the checks": Mutant(_verdict_whole_matrix, book=_CHECK_BOOK, feedback=(
+                 "Each row is its own gradient check: take the maximum over the entries of that row only.")),
+             "always correct": Mutant(_verdict_always(CORRECT), book=_CHECK_BOOK, feedback=(
+                 "Compute each check's relative error and read it against the chapter's table.")),
+             "always wrong": Mutant(_verdict_always(WRONG), book=_CHECK_BOOK, feedback=(
+                 "Compute each check's relative error and read it against the chapter's table.")),
+         }),
+    Part(id="gradcheck_diagnosis", points=2, function="gradcheck_diagnosis", outputs=("diagnosis",),
+         cases=diagnosis_cases, reference=diagnosis_reference, call=diagnosis_call,
+         mutants={
+             "kink whenever only the first layer fails": Mutant(_diagnosis_ignores_z, book=_KINK_BOOK, feedback=(
+                 "A kink can only fool the check if some pre-activation lies within h of 0, so that x - h and "
+                 "x + h fall on different sides of it. If every |z1| is larger than h, a first-layer failure "
+                 "is a bug.")),
+             "kink even when the second layer fails": Mutant(_diagnosis_ignores_layers, book=_KINK_BOOK, feedback=(
+                 "Perturbing W2 or b2 never moves z1 across the kink, so the second layer's check is unaffected "
+                 "by it: if dW2 or db2 fails, the backward pass has a bug.")),
+             "z1 < h instead of |z1| < h": Mutant(_diagnosis_signed_z, book=_KINK_BOOK, feedback=(
+                 "The finite difference straddles the kink when the pre-activation is within h of 0 on either "
+                 "side, |z1| < h; a very negative z1 is nowhere near it.")),
+             "only exact zeros count": Mutant(_diagnosis_exact_zero, book=_KINK_BOOK, feedback=(
+                 "z1 need not be exactly 0: any |z1| < h puts the two evaluations x - h and x + h on "
+                 "different sides of the kink.")),
+             "errors below 1e-4 taken as a pass": Mutant(_diagnosis_lenient, book=_CHECK_BOOK, feedback=(
+                 "For a check that passes, the relative error is below 1e-7; between 1e-7 and 1e-4 the check "
+                 "has failed and needs an explanation (a kink, or a bug).")),
+             "always a bug": Mutant(_diagnosis_always(BUG), book=_KINK_BOOK, feedback=(
+                 "A failing check is not always a bug: near a ReLU's kink the finite difference is the one "
+                 "that is wrong. And a check below 1e-7 everywhere is a pass.")),
+             "always a kink": Mutant(_diagnosis_always(KINK), book=_KINK_BOOK, feedback=(
+                 "Blame the kink only when the pattern fits: the first layer fails, the second passes, and "
+                 "some pre-activation lies within h of 0.")),
+         }),
+]
+
+
 PARTS = [
     Part(id="affine_backward", points=2, function="affine_backward", outputs=("dx", "dW", "db"),
          cases=affine_cases, reference=affine_reference, call=affine_call,
@@ -446,4 +671,5 @@ PARTS = [
                   "divides by h instead of 2h": Mutant(_numgrad_divides_by_h, diagnosis="scaled"),
                   "h = 1e-2": Mutant(_numgrad_large_h),
                   "perturbs whole rows": Mutant(_numgrad_first_axis_only)}),
+    *UNDERSTANDING_PARTS,
 ]

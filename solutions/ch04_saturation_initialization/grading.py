@@ -39,6 +39,8 @@ from autograder.inside.harness import unpack_arrays
 from autograder.spec import Mutant, Part
 
 PUBLIC_SEED = 20100513           # AISTATS 2010, where Glorot & Bengio's paper appeared
+# the locked cells the answers may rely on: the imports, and the answers' vocabulary of Parts 7 and on
+SETUP = ("setup", "understanding-setup")
 MIN_SAMPLES = 1_000_000          # weights drawn per initializer case
 STAT_RTOL = 0.02
 
@@ -477,6 +479,255 @@ def _clip_squared_norm(grads, max_norm):
     return [g * min(1.0, max_norm / (total + 1e-6)) for g in grads], total
 
 
+# == Understanding: what the chapter teaches you to predict (Parts 6 and 7) =====================
+# Graded like the other parts, on hidden cases from the secret seed; the answers need only numpy and
+# the standard library. Each mutant is a typical wrong answer (guesses included) with the feedback a
+# student who gave it should read, and the book section that explains the right one.
+HEALTHY, VANISHING, EXPLODING, SATURATED_INPUTS = ("healthy", "vanishing gradients", "exploding gradients",
+                                                   "first layer saturated by the inputs")
+KEEP, RELU_HE, CLIP, STANDARDIZE = ("keep the settings", "ReLU units with He initialization",
+                                    "clip the gradient norm", "standardize the inputs")
+_FIX = {HEALTHY: KEEP, VANISHING: RELU_HE, EXPLODING: CLIP, SATURATED_INPUTS: STANDARDIZE}
+
+
+# -- diagnose_training: per-layer gradient norms, the gradient norm over the steps, saturation ------
+def _run(rng, kind, depth, steps, overflow=None, tiny=False):
+    """(layer norms (depth,), norm history (steps,), saturation (depth - 1,)) of one synthetic run.
+
+    Shapes follow the chapter's measurements: a deep sigmoid network's layer norms fall geometrically
+    towards the input (1e-3 to 1e-9 over the network); a ReLU network with too large weights has layer
+    norms of one size (every layer's gradient is c^(L-1) times too large) and a gradient norm that blows
+    up within a few steps; raw pixels saturate the first hidden layer only (about 30% of its units with the
+    default initialization, none above). The overall scale is random."""
+    scale = 10.0 ** (rng.uniform(-7.0, -5.0) if tiny else rng.uniform(-5.0, 1.0))
+    jitter = np.exp(rng.normal(0.0, 0.15, size=depth))
+    saturation = rng.uniform(0.0, 0.01, size=depth - 1)
+    history = np.exp(np.cumsum(rng.normal(-0.02, 0.08, size=steps)))      # drifts down slowly, noisy
+    if kind == "vanishing":
+        fall = rng.uniform(3.0, 9.0)
+        layers = 10.0 ** (-fall * (depth - 1 - np.arange(depth)) / (depth - 1)) * jitter
+        if rng.random() < 0.5:                         # the top hidden layer pinned near 0 (Glorot and Bengio)
+            saturation[-1] = rng.uniform(0.3, 0.9)
+    elif kind == "exploding":
+        layers = np.exp(rng.uniform(np.log(0.3), np.log(3.0), size=depth))
+        scale = 10.0 ** rng.uniform(1.0, 3.0)
+        start = int(rng.integers(2, steps // 2))
+        growth = np.cumsum(rng.uniform(0.5, 2.0, size=steps - start))         # decades gained per step
+        history[start:] *= 10.0 ** growth
+        overflow = overflow if overflow is not None else rng.choice([None, np.inf, np.nan])
+        if overflow is not None:
+            history[-int(rng.integers(1, 4)):] = overflow           # the norm overflowed
+    elif kind == "raw inputs":
+        layers = np.exp(rng.uniform(np.log(0.5), np.log(2.0), size=depth))
+        layers[0] *= 10.0 ** -rng.uniform(0.5, 1.5)
+        saturation[0] = rng.uniform(0.25, 0.9)             # the book's raw pixels: about 0.3
+    else:
+        layers = np.exp(rng.uniform(np.log(0.3), np.log(3.0), size=depth))
+    return scale * layers, scale * np.sqrt(depth) * history, saturation
+
+
+_KINDS = {"healthy": HEALTHY, "vanishing": VANISHING, "exploding": EXPLODING, "raw inputs": SATURATED_INPUTS}
+
+
+def training_cases(rng):
+    cases = []
+    for _ in range(5):
+        depth, steps, n_runs = int(rng.integers(4, 11)), int(rng.integers(20, 41)), int(rng.integers(6, 9))
+        kinds = list(_KINDS) + list(rng.choice(list(_KINDS), size=n_runs - 4))
+        # kinds[0] is a healthy run with tiny gradients everywhere (a small loss scale), kinds[2] an exploding
+        # run whose norm overflows to nan; the other runs draw these at random.
+        runs = [_run(rng, kinds[i], depth, steps, overflow=np.nan if i == 2 else None, tiny=i == 0)
+                for i in rng.permutation(n_runs)]
+        cases.append({"layer_norms": np.array([r[0] for r in runs]), "norm_history": np.array([r[1] for r in runs]),
+                      "saturation": np.array([r[2] for r in runs])})
+    return cases
+
+
+def _diagnose(layer_norms, norm_history, saturation):
+    history = np.where(np.isnan(norm_history), np.inf, norm_history)
+    if (history.max() / history[0]) > 1e3:
+        return EXPLODING
+    if layer_norms[0] < layer_norms[-1] / 100:
+        return VANISHING
+    if saturation[0] > 0.2 and (saturation[1:] < 0.02).all():
+        return SATURATED_INPUTS
+    return HEALTHY
+
+
+def training_reference(layer_norms, norm_history, saturation):
+    runs = zip(layer_norms.cpu().numpy(), norm_history.cpu().numpy(), saturation.cpu().numpy())
+    diagnoses = [_diagnose(*run) for run in runs]
+    return np.array(diagnoses), np.array([_FIX[d] for d in diagnoses])
+
+
+def _training(layer_norms, norm_history, saturation, *, diagnose=_diagnose, fix=None):
+    diagnoses = [diagnose(*run) for run in zip(layer_norms, norm_history, saturation)]
+    fix = {**_FIX, **(fix or {})}
+    return np.array(diagnoses), np.array([fix[d] for d in diagnoses])
+
+
+def _training_layers_only(layer_norms, norm_history, saturation):
+    # per-layer norms alone: a ReLU network whose every gradient is too large looks balanced
+    return _training(layer_norms, np.ones_like(norm_history), saturation)
+
+
+def _training_nan_unseen(layer_norms, norm_history, saturation):
+    # max() of a history ending in nan is nan, and nan > 1e3 is False
+    def diagnose(norms, history, sat):
+        grew = np.max(history) / history[0] > 1e3
+        return EXPLODING if grew else _diagnose(norms, np.ones_like(history), sat)
+    return _training(layer_norms, norm_history, saturation, diagnose=diagnose)
+
+
+def _training_upside_down(layer_norms, norm_history, saturation):
+    return _training(layer_norms[:, ::-1], norm_history, saturation)
+
+
+def _training_absolute(layer_norms, norm_history, saturation):
+    # "a first-layer gradient below 1e-4 is a vanishing one": a size, not a ratio
+    def diagnose(norms, history, sat):
+        if _diagnose(norms, history, sat) == EXPLODING:
+            return EXPLODING
+        return VANISHING if norms[0] < 1e-4 else _diagnose(np.ones_like(norms), history, sat)
+    return _training(layer_norms, norm_history, saturation, diagnose=diagnose)
+
+
+def _training_saturation_ignored(layer_norms, norm_history, saturation):
+    return _training(layer_norms, norm_history, np.zeros_like(saturation))
+
+
+def _training_clip_vanishing(layer_norms, norm_history, saturation):
+    return _training(layer_norms, norm_history, saturation, fix={VANISHING: CLIP})
+
+
+def _training_relu_for_exploding(layer_norms, norm_history, saturation):
+    return _training(layer_norms, norm_history, saturation, fix={EXPLODING: RELU_HE})
+
+
+def _training_always_healthy(layer_norms, norm_history, saturation):
+    return np.array([HEALTHY] * len(layer_norms)), np.array([KEEP] * len(layer_norms))
+
+
+def _training_always_vanishing(layer_norms, norm_history, saturation):
+    return np.array([VANISHING] * len(layer_norms)), np.array([RELU_HE] * len(layer_norms))
+
+
+# -- variance_ratios: Glorot and Bengio's variance calculation for uniform weights ------------------
+def variance_cases(rng):
+    cases = []
+    for _ in range(6):
+        depth = int(rng.integers(2, 9))
+        widths = rng.integers(5, 301, size=depth + 1)
+        bounds = []
+        for n_in, n_out in zip(widths[:-1], widths[1:]):
+            rule = rng.choice(["standard", "normalized", "any"])
+            a = (1 / np.sqrt(n_in) if rule == "standard" else np.sqrt(6 / (n_in + n_out)) if rule == "normalized"
+                 else rng.uniform(0.02, 0.3))
+            bounds.append(a * rng.uniform(0.7, 1.4))
+        cases.append({"widths": widths.astype(np.int64), "bounds": np.array(bounds)})
+    return cases
+
+
+def variance_reference(widths, bounds):
+    var = bounds**2 / 3                                     # Var(U[-a, a]) = a^2 / 3
+    n = widths.to(bounds.dtype)
+    return torch.prod(n[:-1] * var), torch.prod(n[1:] * var)
+
+
+def _ratios(widths, var, *, fan_forward=0, fan_backward=1):
+    fans = (widths[:-1], widths[1:])
+    return float(np.prod(fans[fan_forward] * var)), float(np.prod(fans[fan_backward] * var))
+
+
+def _variance_a_squared(widths, bounds):
+    return _ratios(widths, bounds**2)
+
+
+def _variance_width_a(widths, bounds):
+    # the variance of a uniform distribution of width a, not 2a
+    return _ratios(widths, bounds**2 / 12)
+
+
+def _variance_fans_swapped(widths, bounds):
+    return _ratios(widths, bounds**2 / 3, fan_forward=1, fan_backward=0)
+
+
+def _variance_same_both_ways(widths, bounds):
+    forward, _ = _ratios(widths, bounds**2 / 3)
+    return forward, forward
+
+
+def _variance_std(widths, bounds):
+    return _ratios(widths, bounds / np.sqrt(3))
+
+
+def _variance_ones(widths, bounds):
+    return 1.0, 1.0
+
+
+_RECOGNISE_BOOK = "ch04-recognise"
+_SCALES_BOOK = "ch04-xavier-scales"
+UNDERSTANDING_PARTS = [
+    Part(id="diagnose_training", points=2, function="diagnose_training", outputs=("diagnoses", "fixes"),
+         cases=training_cases, reference=training_reference,
+         mutants={
+             "per-layer norms only": Mutant(_training_layers_only, book="ch04-exploding", feedback=(
+                 "When the weights are too large every layer's gradient is too large by about the same "
+                 "factor, so the layers look balanced; the symptom is the gradient norm growing from step to "
+                 "step until it overflows. Look at the history too.")),
+             "an overflowed history not seen": Mutant(_training_nan_unseen, book="ch04-exploding", feedback=(
+                 "A run whose gradient norm overflowed ends in inf or nan, and np.max of an array holding nan "
+                 "is nan, which compares False with everything: treat non-finite values as the explosion "
+                 "they are.")),
+             "ratio upside down": Mutant(_training_upside_down, book="ch04-products", feedback=(
+                 "Gradients are products of one factor per layer from the loss down: vanishing gradients are "
+                 "small in the first layer (column 0) compared with the output layer.")),
+             "size of the first layer's norm": Mutant(_training_absolute, book=_RECOGNISE_BOOK, feedback=(
+                 "A gradient norm is small or large only relative to the other layers of the same network "
+                 "(the loss, the batch and the scale of the data set its overall size): compare the first "
+                 "layer with the output layer, not with a fixed number.")),
+             "saturation ignored": Mutant(_training_saturation_ignored, book="ch04-fix-inputs", feedback=(
+                 "When the first hidden layer alone is saturated, its pre-activations are too large because "
+                 "the inputs are (raw pixels up to 16): standardizing the inputs fixes it.")),
+             "clipping against vanishing gradients": Mutant(_training_clip_vanishing, book="ch04-fix-clipping",
+                                                            feedback=(
+                 "Clipping bounds a gradient that is too large; it cannot make a vanishing gradient larger. "
+                 "Vanishing gradients call for non-saturating units with a matching initialization.")),
+             "ReLU against exploding gradients": Mutant(_training_relu_for_exploding, book="ch04-fix-clipping",
+                                                        feedback=(
+                 "The chapter's exploding gradients come from ReLU networks with too large weights: the remedy "
+                 "it demonstrates is clipping the gradient norm.")),
+             "always healthy": Mutant(_training_always_healthy, book=_RECOGNISE_BOOK, feedback=(
+                 "Read each run's measurements: the norm history, the ratio of the first layer's gradient norm "
+                 "to the output layer's, and the saturation of the hidden layers.")),
+             "always vanishing": Mutant(_training_always_vanishing, book=_RECOGNISE_BOOK, feedback=(
+                 "Read each run's measurements: many runs are healthy, and the others fail in different ways.")),
+         }),
+    Part(id="variance_ratios", points=2, function="variance_ratios", outputs=("forward", "backward"),
+         cases=variance_cases, reference=variance_reference,
+         mutants={
+             "Var(U[-a, a]) = a^2": Mutant(_variance_a_squared, book="ch04-rule-variance", feedback=(
+                 "The variance of U[-a, a] is a^2 / 3, not a^2.")),
+             "variance of a uniform of width a": Mutant(_variance_width_a, book="ch04-rule-variance", feedback=(
+                 "U[-a, a] has width 2a, and a uniform distribution of width w has variance w^2 / 12: "
+                 "(2a)^2 / 12 = a^2 / 3.")),
+             "fan-in and fan-out swapped": Mutant(_variance_fans_swapped, book=_SCALES_BOOK, feedback=(
+                 "A pre-activation sums n_in products (forward: n_in Var(W) per layer); a backpropagated "
+                 "gradient sums over the n_out units above (backward: n_out Var(W) per layer).")),
+             "one ratio for both directions": Mutant(_variance_same_both_ways, book=_SCALES_BOOK, feedback=(
+                 "The forward pass multiplies by n_in Var(W) per layer and the backward pass by n_out Var(W): "
+                 "unless every layer is square they differ, which is why Glorot and Bengio compromise on "
+                 "2 / (n_in + n_out).")),
+             "standard deviations instead of variances": Mutant(_variance_std, book=_SCALES_BOOK, feedback=(
+                 "Variances of independent terms add: each layer multiplies the variance by n Var(W), with "
+                 "Var(W) = a^2 / 3, not the standard deviation a / sqrt(3).")),
+             "the initialization keeps everything at 1": Mutant(_variance_ones, book=_SCALES_BOOK, feedback=(
+                 "Only an initialization with n_in Var(W) = 1 (forward) or n_out Var(W) = 1 (backward) in "
+                 "every layer keeps a ratio at 1; compute the product for the bounds given.")),
+         }),
+]
+
+
 PARTS = [
     Part(id="xavier_uniform", points=2, function="xavier_uniform",
          outputs=("shape", "rms", "std_over_rms", "max_abs", "kurtosis", "reproducible"),
@@ -532,4 +783,5 @@ PARTS = [
                   "norm after clipping returned": Mutant(_clip_norm_after),
                   "sum of per-tensor norms": Mutant(_clip_sum_of_norms),
                   "squared norm": Mutant(_clip_squared_norm)}),
+    *UNDERSTANDING_PARTS,
 ]

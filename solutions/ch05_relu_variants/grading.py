@@ -32,6 +32,8 @@ import torch.nn.functional as F
 from autograder.spec import Mutant, Part
 
 PUBLIC_SEED = 20100621           # ICML 2010 opened on 21 June 2010; Nair & Hinton's ReLU paper was there
+# the locked cells the answers may rely on: the imports, and the answers' vocabulary of Parts 7 and on
+SETUP = ("setup", "understanding-setup")
 
 
 def _shapes(rng):
@@ -442,6 +444,196 @@ _ACTIVATIONS = ("mlp_lib.layers.relu", "mlp_lib.layers.relu_grad", "mlp_lib.laye
                 "mlp_lib.layers.leaky_relu_grad", "mlp_lib.layers.elu", "mlp_lib.layers.elu_grad",
                 "mlp_lib.layers.softplus", "mlp_lib.layers.softplus_grad")
 
+
+# == Understanding: what the chapter teaches you to predict (Parts 10 and 11) ===================
+# Graded like the other parts, on hidden cases from the secret seed; the answers need only numpy and
+# the standard library. Each mutant is a typical wrong answer (guesses included) with the feedback a
+# student who gave it should read, and the book section that explains the right one.
+NO_DEAD_UNITS, DEAD_AT_INIT, KILLED = "no dead units", "dead from initialization", "killed during training"
+KEEP, ZERO_BIASES, LOWER_LR = "keep the settings", "initialize the biases at zero", "lower the learning rate"
+
+
+# -- rectifier_std_ratio: He et al.'s variance argument for (leaky) ReLU stacks -------------------
+def std_ratio_cases(rng):
+    cases = []
+    slopes = [0.0, 0.0, 0.01, 0.1, 0.2, 0.3]
+    for k in range(6):
+        depth = int(rng.integers(3, 13))
+        widths = rng.integers(16, 257, size=depth + 1)
+        a = slopes[k] if k < 2 else float(rng.choice(slopes[2:]))
+        var = []
+        for n_in, n_out in zip(widths[:-1], widths[1:]):
+            rule = rng.choice(["He", "Xavier", "LeCun", "leaky He", "any"])
+            v = {"He": 2 / n_in, "Xavier": 2 / (n_in + n_out), "LeCun": 1 / n_in,
+                 "leaky He": 2 / ((1 + a**2) * n_in), "any": rng.uniform(0.3, 3.0) / n_in}[rule]
+            var.append(v)
+        cases.append({"widths": widths.astype(np.int64), "weight_var": np.array(var), "slope": np.float64(a)})
+    return cases
+
+
+def std_ratio_call(student, widths, weight_var, slope):
+    return student.rectifier_std_ratio(widths, weight_var, float(slope))
+
+
+def std_ratio_reference(widths, weight_var, slope):
+    fan_in = widths[1:-1].to(weight_var.dtype)          # the inputs of layers 2 .. L
+    factors = 0.5 * (1 + slope**2) * fan_in * weight_var[1:]
+    return torch.sqrt(torch.prod(factors))
+
+
+def _std_ratio(widths, weight_var, slope, *, kept=None, first=False, fan="in", root=True):
+    kept = 0.5 * (1 + slope**2) if kept is None else kept
+    fans = widths[:-1] if fan == "in" else widths[1:]
+    factors = kept * fans * weight_var
+    product = np.prod(factors if first else factors[1:])
+    return float(np.sqrt(product) if root else product)
+
+
+def _std_ratio_no_half(widths, weight_var, slope):
+    return _std_ratio(widths, weight_var, slope, kept=1.0)
+
+
+def _std_ratio_slope_not_squared(widths, weight_var, slope):
+    return _std_ratio(widths, weight_var, slope, kept=0.5 * (1 + slope))
+
+
+def _std_ratio_from_the_input(widths, weight_var, slope):
+    return _std_ratio(widths, weight_var, slope, first=True)
+
+
+def _std_ratio_variance(widths, weight_var, slope):
+    return _std_ratio(widths, weight_var, slope, root=False)
+
+
+def _std_ratio_fan_out(widths, weight_var, slope):
+    return _std_ratio(widths, weight_var, slope, fan="out")
+
+
+def _std_ratio_one(widths, weight_var, slope):
+    return 1.0
+
+
+# -- diagnose_dead_units: the dead fraction of a layer over training ------------------------------
+def _dead_curve(rng, kind, epochs, few_at_init=False):
+    """The fraction of a hidden layer's units that are dead (z <= 0 on the whole training set), at
+    initialization (entry 0) and after each epoch, shaped like the chapter's measurements."""
+    curve = np.empty(epochs + 1)
+    if kind == "healthy":
+        curve[:] = rng.uniform(0.0, 0.04, size=epochs + 1)
+        curve[0] = rng.uniform(0.005, 0.03) if few_at_init else rng.choice([0.0, rng.uniform(0.005, 0.03)])
+    elif kind == "bias":                       # negative biases: dead from the start, and dead units stay dead
+        curve[0] = rng.uniform(0.3, 0.9)
+        curve[1:] = curve[0] + np.cumsum(rng.uniform(0.0, 0.03, size=epochs))
+    else:                                      # a learning rate that is too large: killed in the first epochs
+        curve[0] = rng.choice([0.0, rng.uniform(0.005, 0.03)])
+        onset = int(rng.integers(1, 4))
+        curve[1:onset] = rng.uniform(0.0, 0.04, size=onset - 1)
+        curve[onset:] = rng.uniform(0.25, 0.6) + np.cumsum(rng.normal(0.01, 0.02, size=epochs + 1 - onset))
+    return np.clip(np.round(curve, 4), 0.0, 1.0)
+
+
+_DEAD_KINDS = {"healthy": (NO_DEAD_UNITS, KEEP), "bias": (DEAD_AT_INIT, ZERO_BIASES), "lr": (KILLED, LOWER_LR)}
+
+
+def dead_units_cases(rng):
+    cases = []
+    for _ in range(5):
+        epochs, n_runs = int(rng.integers(8, 16)), int(rng.integers(6, 9))
+        kinds = list(_DEAD_KINDS) + list(rng.choice(list(_DEAD_KINDS), size=n_runs - 3))
+        # kinds[0] is a healthy run with a few units (a percent or two) dead at initialization, as is normal
+        curves = [_dead_curve(rng, kinds[i], epochs, few_at_init=i == 0) for i in rng.permutation(n_runs)]
+        cases.append({"dead_curves": np.array(curves)})
+    return cases
+
+
+def _dead_cause(curve):
+    if curve[0] > 0.2:
+        return DEAD_AT_INIT
+    return KILLED if curve.max() > 0.2 else NO_DEAD_UNITS
+
+
+_DEAD_FIX = {NO_DEAD_UNITS: KEEP, DEAD_AT_INIT: ZERO_BIASES, KILLED: LOWER_LR}
+
+
+def dead_units_reference(dead_curves):
+    causes = [_dead_cause(c) for c in dead_curves.cpu().numpy()]
+    return np.array(causes), np.array([_DEAD_FIX[c] for c in causes])
+
+
+def _dead(dead_curves, cause, fixes=None):
+    causes = [cause(c) for c in dead_curves]
+    fixes = {**_DEAD_FIX, **(fixes or {})}
+    return np.array(causes), np.array([fixes[c] for c in causes])
+
+
+def _dead_final_only(dead_curves):
+    return _dead(dead_curves, lambda c: KILLED if c[-1] > 0.2 else NO_DEAD_UNITS)
+
+
+def _dead_any_at_init(dead_curves):
+    return _dead(dead_curves, lambda c: DEAD_AT_INIT if c[0] > 0 else _dead_cause(c))
+
+
+def _dead_fixes_swapped(dead_curves):
+    return _dead(dead_curves, _dead_cause, {DEAD_AT_INIT: LOWER_LR, KILLED: ZERO_BIASES})
+
+
+def _dead_always_healthy(dead_curves):
+    return np.array([NO_DEAD_UNITS] * len(dead_curves)), np.array([KEEP] * len(dead_curves))
+
+
+def _dead_always_lr(dead_curves):
+    return np.array([KILLED] * len(dead_curves)), np.array([LOWER_LR] * len(dead_curves))
+
+
+_HE_BOOK = "ch05-he"
+_DYING_BOOK = "ch05-dying"
+UNDERSTANDING_PARTS = [
+    Part(id="rectifier_std_ratio", points=2, function="rectifier_std_ratio", outputs=("ratio",),
+         cases=std_ratio_cases, reference=std_ratio_reference, call=std_ratio_call,
+         mutants={
+             "the half that ReLU removes forgotten": Mutant(_std_ratio_no_half, book=_HE_BOOK, feedback=(
+                 "A rectifier zeroes the negative half of a symmetric z: E[relu(z)^2] = Var(z) / 2, so each layer "
+                 "multiplies the variance by (1/2) n_in Var(w), not n_in Var(w) as for a linear unit.")),
+             "(1 + a) / 2 for leaky ReLU": Mutant(_std_ratio_slope_not_squared, book="ch05-leaky", feedback=(
+                 "The negative half is multiplied by a, so its contribution to the second moment is multiplied "
+                 "by a^2: the fraction that survives is (1 + a^2) / 2.")),
+             "the first layer counted": Mutant(_std_ratio_from_the_input, book=_HE_BOOK, feedback=(
+                 "The ratio is between z of the last layer and z of the first: the factors are those of layers 2 "
+                 "to L, whose inputs are rectified. The first layer's input is the data, not a ReLU output.")),
+             "variance ratio instead of the standard deviation": Mutant(_std_ratio_variance, book=_HE_BOOK, feedback=(
+                 "The product of the per-layer factors is the ratio of the variances; the question asks for the "
+                 "ratio of standard deviations, its square root.")),
+             "fan-out instead of fan-in": Mutant(_std_ratio_fan_out, book=_HE_BOOK, feedback=(
+                 "A pre-activation of layer l sums over the n_(l-1) inputs of that layer: the forward signal "
+                 "depends on the fan-in.")),
+             "always 1": Mutant(_std_ratio_one, book=_HE_BOOK, feedback=(
+                 "Only He's choice, Var(w) = 2 / ((1 + a^2) n_in) in every layer, keeps the ratio at 1; compute the "
+                 "product for the variances given (Xavier's halves the variance at every square layer).")),
+         }),
+    Part(id="diagnose_dead_units", points=2, function="diagnose_dead_units", outputs=("causes", "fixes"),
+         cases=dead_units_cases, reference=dead_units_reference,
+         mutants={
+             "the final fraction only": Mutant(_dead_final_only, book=_DYING_BOOK, feedback=(
+                 "At the end both kinds of run have many dead units; what tells the causes apart is *when* they "
+                 "died: already at initialization (negative biases) or during the first epochs (large steps).")),
+             "any dead unit at initialization": Mutant(_dead_any_at_init, book="ch05-dying-bias", feedback=(
+                 "A few dead units at initialization (a percent or two) are normal in a random network; dying "
+                 "from initialization means a large part of the layer, as with biases at -6.")),
+             "fixes swapped": Mutant(_dead_fixes_swapped, book=_DYING_BOOK, feedback=(
+                 "Units dead from the start were put there by their initialization (negative biases): start the "
+                 "biases at zero. Units killed during training were thrown off the data by large steps: lower "
+                 "the learning rate.")),
+             "always healthy": Mutant(_dead_always_healthy, book=_DYING_BOOK, feedback=(
+                 "Read each curve: a fraction of dead units of 30% or more is a layer that uses only part of "
+                 "its capacity.")),
+             "always the learning rate": Mutant(_dead_always_lr, book="ch05-dying-lr", feedback=(
+                 "Too large a learning rate is one cause; a layer dead from initialization has another, and many "
+                 "runs are healthy.")),
+         }),
+]
+
+
 PARTS = [
     Part(id="relu_forward", points=1, function="relu_forward", outputs=("out", "_"),
          cases=relu_forward_cases, reference=relu_forward_reference, forbid=_ACTIVATIONS,
@@ -516,4 +708,5 @@ PARTS = [
                   "count instead of fraction": Mutant(_dead_count),
                   "z == 0 (the test for ReLU outputs)": Mutant(_dead_equal_zero),
                   "applies ReLU to z in place": Mutant(_dead_relu_in_place, diagnosis="mutated_input")}),
+    *UNDERSTANDING_PARTS,
 ]

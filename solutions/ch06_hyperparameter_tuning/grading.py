@@ -51,6 +51,8 @@ import torch
 from autograder.spec import Mutant, Part
 
 PUBLIC_SEED = 20120229               # JMLR 13 (2012), where Bergstra and Bengio's paper appeared
+# the locked cells the answers may rely on: the imports, and the answers' vocabulary of Parts 7 and on
+SETUP = ("setup", "understanding-setup")
 
 # Hyperparameter names used to build the dicts; the cases pick them in orders that are *not*
 # alphabetical, so that sorting the keys changes the result.
@@ -611,6 +613,234 @@ def _best_minimize_inverted(results, *, maximize=True):
     return results[int(np.argmax(filled) if maximize else np.argmax(-filled))]   # -(-inf) = +inf wins
 
 
+# == Understanding: what the chapter teaches you to predict (Parts 7 and 8) =====================
+# Graded like the other parts, on hidden cases from the secret seed; the answers need only numpy and
+# the standard library. Each mutant is a typical wrong answer (guesses included) with the feedback a
+# student who gave it should read, and the book section that explains the right one.
+LOWER_LR, RAISE_LR, STOP_EARLIER, KEEP = ("lower the learning rate", "raise the learning rate", "stop earlier",
+                                          "keep the settings")
+
+
+# -- sweep_advice: what to change, from a run's training loss and validation accuracy -------------
+def _sweep_run(rng, kind, epochs, *, overflow=False, wiggle=False):
+    """(training loss, validation accuracy), at the start and after each epoch, of a run on 10 classes."""
+    t = np.arange(epochs + 1) / epochs
+    start = np.log(10.0) * rng.uniform(0.98, 1.03)
+    noise = rng.normal(0.0, 0.004, size=epochs + 1)
+    if kind == "too large":                     # the loss blows up; the network ends at chance
+        top = 10.0 ** rng.uniform(1.0, 4.0)
+        loss = start * np.exp(np.log(top / start) * t ** rng.uniform(0.5, 2.0))
+        if overflow or rng.random() < 0.3:
+            loss[-int(rng.integers(1, 4)):] = rng.choice([np.nan, np.inf]) if not overflow else np.nan
+        acc = np.clip(0.1 + rng.uniform(0.0, 0.3) * np.sin(np.pi * t) * (t < 0.3) + noise, 0.0, 1.0)
+    elif kind == "too small":                   # ten epochs barely move the weights
+        loss = start * (1 - rng.uniform(0.01, 0.06) * t)
+        acc = np.clip(rng.uniform(0.05, 0.15) + rng.uniform(0.05, 0.3) * t + noise, 0.0, 1.0)
+    elif kind == "overfits":                    # memorizes the noise: validation peaks, then falls
+        loss = start * np.exp(-rng.uniform(3.0, 6.0) * t)
+        peak_at, peak = rng.uniform(0.2, 0.5), rng.uniform(0.8, 0.95)
+        acc = np.where(t <= peak_at, 0.1 + (peak - 0.1) * np.sqrt(t / peak_at),
+                       peak - rng.uniform(0.08, 0.15) * (t - peak_at) / (1 - peak_at))
+        acc = np.clip(acc + noise, 0.0, 1.0)
+    else:                                       # good: falls and levels off
+        loss = start * np.exp(-rng.uniform(1.5, 3.5) * t)
+        final = rng.uniform(0.85, 0.97)
+        acc = 0.1 + (final - 0.1) * (1 - np.exp(-rng.uniform(4.0, 8.0) * t)) / (1 - np.exp(-4.0))
+        acc = np.clip(np.minimum(acc, final) + noise / 2, 0.0, 1.0)
+        if wiggle:                              # its best epoch is not the last, by a hair
+            acc[-1] = acc.max() - rng.uniform(0.003, 0.008)
+    return loss, acc
+
+
+_SWEEP = {"too large": LOWER_LR, "too small": RAISE_LR, "overfits": STOP_EARLIER, "good": KEEP}
+
+
+def sweep_cases(rng):
+    cases = []
+    for _ in range(5):
+        epochs, n_runs = int(rng.integers(10, 31)), int(rng.integers(6, 9))
+        kinds = list(_SWEEP) + list(rng.choice(list(_SWEEP), size=n_runs - 4))
+        # kinds[0] diverges to nan, kinds[3] is a good run whose best epoch is just before the last
+        runs = [_sweep_run(rng, kinds[i], epochs, overflow=i == 0, wiggle=i == 3) for i in rng.permutation(n_runs)]
+        cases.append({"train_loss": np.array([r[0] for r in runs]), "val_acc": np.array([r[1] for r in runs])})
+    return cases
+
+
+def _advice(loss, acc):
+    if not np.all(np.isfinite(loss)) or loss[-1] > loss[0]:
+        return LOWER_LR
+    if loss[-1] > 0.9 * loss[0]:
+        return RAISE_LR
+    if acc.max() - acc[-1] > 0.03:
+        return STOP_EARLIER
+    return KEEP
+
+
+def sweep_reference(train_loss, val_acc):
+    return np.array([_advice(l, a) for l, a in zip(train_loss.cpu().numpy(), val_acc.cpu().numpy())])
+
+
+def _sweep_nan_unseen(train_loss, val_acc):
+    def advice(loss, acc):
+        if loss[-1] > loss[0]:                  # False for nan
+            return LOWER_LR
+        if loss[-1] > 0.9 * loss[0]:
+            return RAISE_LR
+        return STOP_EARLIER if acc.max() - acc[-1] > 0.03 else KEEP
+    return np.array([advice(l, a) for l, a in zip(train_loss, val_acc)])
+
+
+def _sweep_accuracy_only(train_loss, val_acc):
+    # "a low final validation accuracy means the learning rate is too small"
+    return np.array([RAISE_LR if a[-1] < 0.5 else STOP_EARLIER if a.max() - a[-1] > 0.03 else KEEP
+                     for a in val_acc])
+
+
+def _sweep_overfit_lower_lr(train_loss, val_acc):
+    advice = sweep_reference(torch.tensor(train_loss), torch.tensor(val_acc))
+    return np.where(advice == STOP_EARLIER, LOWER_LR, advice)
+
+
+def _sweep_first_vs_last(train_loss, val_acc):
+    # overfitting judged by comparing the last validation accuracy with the first
+    def advice(loss, acc):
+        a = _advice(loss, acc)
+        return (STOP_EARLIER if acc[-1] < acc[0] else KEEP) if a in (STOP_EARLIER, KEEP) else a
+    return np.array([advice(l, a) for l, a in zip(train_loss, val_acc)])
+
+
+def _sweep_any_drop(train_loss, val_acc):
+    # any epoch after the best one counts as overfitting, however small the drop
+    def advice(loss, acc):
+        a = _advice(loss, acc)
+        return (STOP_EARLIER if np.argmax(acc) < len(acc) - 1 else KEEP) if a in (STOP_EARLIER, KEEP) else a
+    return np.array([advice(l, a) for l, a in zip(train_loss, val_acc)])
+
+
+def _sweep_always(label):
+    def guess(train_loss, val_acc):
+        return np.array([label] * len(train_loss))
+    guess.__name__ = "_sweep_always_" + label.replace(" ", "_")
+    return guess
+
+
+# -- search_coverage: uniform against log-uniform draws, and the chance that random search finds a range --
+def coverage_cases(rng):
+    cases = []
+    for k in range(6):
+        low = 10.0 ** rng.uniform(-6.0, -2.0)
+        high = low * 10.0 ** rng.uniform(2.0, 5.0)
+        span = np.log(high / low)
+        # positions of a and b on the log scale of the range (0 = low, 1 = high): inside for even k,
+        # reaching beyond the bottom (k = 1), the top (k = 3) or both (k = 5) of the range
+        u, v = np.sort(rng.uniform(0.05, 0.95, size=2))
+        if k in (1, 5):
+            u = rng.uniform(-0.3, -0.05)
+        if k in (3, 5):
+            v = rng.uniform(1.05, 1.3)
+        v = max(v, u + 0.05)
+        cases.append({"low": np.float64(low), "high": np.float64(high), "a": np.float64(low * np.exp(u * span)),
+                      "b": np.float64(low * np.exp(v * span)), "n_trials": np.int64(rng.integers(5, 61))})
+    return cases
+
+
+def coverage_call(student, low, high, a, b, n_trials):
+    return student.search_coverage(float(low), float(high), float(a), float(b), int(n_trials))
+
+
+def coverage_reference(low, high, a, b, n_trials):
+    lo, hi = torch.maximum(a, low), torch.minimum(b, high)
+    uniform = torch.clamp(hi - lo, min=0) / (high - low)
+    log_share = torch.clamp(torch.log(hi) - torch.log(lo), min=0) / (torch.log(high) - torch.log(low))
+    return uniform, log_share, 1 - (1 - log_share) ** n_trials
+
+
+def _coverage(low, high, a, b, n, *, clip=True, hit=None, log_formula=None):
+    lo, hi = (max(a, low), min(b, high)) if clip else (a, b)
+    uniform = max(hi - lo, 0.0) / (high - low)
+    log_share = log_formula(lo, hi) if log_formula else max(np.log(hi) - np.log(lo), 0.0) / np.log(high / low)
+    return uniform, log_share, (hit or (lambda s: 1 - (1 - s) ** n))(log_share)
+
+
+def _coverage_no_clip(low, high, a, b, n_trials):
+    return _coverage(low, high, a, b, n_trials, clip=False)
+
+
+def _coverage_swapped(low, high, a, b, n_trials):
+    uniform, log_share, _ = _coverage(low, high, a, b, n_trials)
+    return log_share, uniform, 1 - (1 - uniform) ** n_trials
+
+
+def _coverage_union_bound(low, high, a, b, n_trials):
+    return _coverage(low, high, a, b, n_trials, hit=lambda s: n_trials * s)
+
+
+def _coverage_all_trials(low, high, a, b, n_trials):
+    return _coverage(low, high, a, b, n_trials, hit=lambda s: s**n_trials)
+
+
+def _coverage_whole_decades(low, high, a, b, n_trials):
+    def decades(lo, hi):
+        return max(np.floor(np.log10(hi)) - np.ceil(np.log10(lo)), 0.0) / np.log10(high / low)
+    return _coverage(low, high, a, b, n_trials, log_formula=decades)
+
+
+def _coverage_constant(low, high, a, b, n_trials):
+    return 0.5, 0.5, 0.5
+
+
+_LR_BOOK = "ch06-lr"
+_RANDOM_BOOK = "ch06-random"
+UNDERSTANDING_PARTS = [
+    Part(id="sweep_advice", points=2, function="sweep_advice", outputs=("advice",),
+         cases=sweep_cases, reference=sweep_reference,
+         mutants={
+             "a loss that became nan not seen": Mutant(_sweep_nan_unseen, book=_LR_BOOK, feedback=(
+                 "A loss that overflowed is inf or nan, and nan compares False with everything: a run whose loss "
+                 "is not finite has diverged, the clearest sign of a learning rate that is too large.")),
+             "judged by the validation accuracy alone": Mutant(_sweep_accuracy_only, book=_LR_BOOK, feedback=(
+                 "A run that ends at chance can have a learning rate that is too small (its loss barely moved) or "
+                 "too large (its loss exploded): the training loss tells the two failure modes apart.")),
+             "overfitting cured by a lower learning rate": Mutant(_sweep_overfit_lower_lr, book="ch06-epochs",
+                                                                  feedback=(
+                 "A validation accuracy that peaks and then falls while the training loss keeps falling is "
+                 "overfitting: too many epochs. Stop at the validation peak (early stopping).")),
+             "last validation accuracy against the first": Mutant(_sweep_first_vs_last, book="ch06-epochs",
+                                                                  feedback=(
+                 "An overfitting run still ends far above where it started; what matters is the fall from the "
+                 "validation peak to the last epoch.")),
+             "any epoch after the best counts": Mutant(_sweep_any_drop, book="ch06-noise", feedback=(
+                 "Validation scores are noisy: a last epoch a few thousandths below the best is not overfitting. "
+                 "Look for a clear fall from the peak.")),
+             "always keep": Mutant(_sweep_always(KEEP), book=_LR_BOOK, feedback=(
+                 "Read each run's curves: the learning rate has two failure modes, and the number of epochs a third.")),
+             "always lower the learning rate": Mutant(_sweep_always(LOWER_LR), book=_LR_BOOK, feedback=(
+                 "Only a loss that rises or overflows calls for a lower learning rate.")),
+         }),
+    Part(id="search_coverage", points=2, function="search_coverage", outputs=("uniform", "log_uniform", "found"),
+         cases=coverage_cases, reference=coverage_reference, call=coverage_call,
+         mutants={
+             "good range not cut to the search range": Mutant(_coverage_no_clip, book=_RANDOM_BOOK, feedback=(
+                 "Only the part of the good range inside [low, high] can be drawn: intersect the two ranges first "
+                 "(a share is never negative or above 1).")),
+             "uniform and log-uniform swapped": Mutant(_coverage_swapped, book=_RANDOM_BOOK, feedback=(
+                 "Under a uniform draw the share is a ratio of lengths; under a log-uniform draw, a ratio of "
+                 "lengths of the logarithms (every decade equally likely). Random search draws scale parameters "
+                 "log-uniformly.")),
+             "n times the share": Mutant(_coverage_union_bound, book=_RANDOM_BOOK, feedback=(
+                 "The trials are independent: the chance that none lands in the range is (1 - s)^n, so the "
+                 "chance that at least one does is 1 - (1 - s)^n, not n s (which can exceed 1).")),
+             "all trials in the range": Mutant(_coverage_all_trials, book=_RANDOM_BOOK, feedback=(
+                 "s^n is the chance that every trial lands in the range; one good trial is enough: 1 - (1 - s)^n.")),
+             "whole decades only": Mutant(_coverage_whole_decades, book=_RANDOM_BOOK, feedback=(
+                 "A log-uniform draw spreads evenly over the logarithm, fractions of decades included: use "
+                 "log(b) - log(a), not a count of whole decades.")),
+             "a constant": Mutant(_coverage_constant, book=_RANDOM_BOOK, feedback=(
+                 "The shares depend on the ranges and the chance on the number of trials: compute them for each case.")),
+         }),
+]
+
+
 PARTS = [
     Part(id="grid", points=1, function="grid", outputs=("configs", "space_unchanged"),
          cases=grid_cases, reference=grid_reference, call=grid_call,
@@ -677,4 +907,5 @@ PARTS = [
                   "sorted, last of the ties": Mutant(_best_sorted_last),
                   "sorts the results in place": Mutant(_best_sorts_in_place),
                   "minimize by negating -inf": Mutant(_best_minimize_inverted)}),
+    *UNDERSTANDING_PARTS,
 ]

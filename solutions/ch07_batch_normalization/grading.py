@@ -35,6 +35,8 @@ import torch.nn.functional as F
 from autograder.spec import Mutant, Part
 
 PUBLIC_SEED = 20150211       # arXiv 1502.03167: Ioffe and Szegedy, 11 February 2015
+# the locked cells the answers may rely on: the imports, and the answers' vocabulary of Parts 7 and on
+SETUP = ("setup", "understanding-setup")
 
 
 def _distinct_sizes(rng, k, low, high):
@@ -345,6 +347,211 @@ _FORBID_NORMALIZATION = ("mlp_lib.normalization.Standardizer", "mlp_lib.normaliz
                          "mlp_lib.normalization.batchnorm_backward_kernel", "mlp_lib.modules.BatchNorm1d",
                          "sklearn.preprocessing.StandardScaler")
 
+
+# == Understanding: what the chapter teaches you to predict (Parts 6 and 7) =====================
+# Graded like the other parts, on hidden cases from the secret seed; the answers need only numpy and
+# the standard library. Each mutant is a typical wrong answer (guesses included) with the feedback a
+# student who gave it should read, and the book section that explains the right one.
+FIT_ON_TRAIN, FIT_ON_ALL, FIT_ON_PREDICTED = ("the training split", "training and test together",
+                                              "the data being predicted")
+
+
+# -- expected_running_stats: where the running statistics are after t steps, in torch's and Keras' terms --
+def running_cases(rng):
+    cases = []
+    for k in range(6):
+        keras = k % 2 == 1
+        d = int(rng.integers(2, 7))
+        if keras:
+            momentum = [0.99, 0.9, float(rng.uniform(0.9, 0.999))][k // 2]
+        else:
+            momentum = [0.1, 0.01, float(rng.uniform(0.01, 0.3))][k // 2]
+        cases.append({"mu": 3.0 * rng.standard_normal(d), "var": 10.0 ** rng.uniform(-1.0, 1.0, size=d),
+                      "m": np.int64(rng.integers(2, 9) if k < 4 else rng.integers(9, 65)),
+                      "steps": np.int64(rng.integers(1, 301)), "momentum": np.float64(momentum),
+                      "keras": np.bool_(keras)})
+    return [cases[i] for i in rng.permutation(len(cases))]
+
+
+def running_call(student, mu, var, m, steps, momentum, keras):
+    return student.expected_running_stats(mu, var, m=int(m), steps=int(steps), momentum=float(momentum),
+                                          keras=bool(keras))
+
+
+def running_reference(mu, var, m, steps, momentum, keras):
+    alpha = 1 - momentum if bool(keras) else momentum          # the weight of the new batch statistic
+    batch_var = var * (m - 1) / m if bool(keras) else var      # E of the variance the update uses
+    old = (1 - alpha) ** steps                                  # what is left of the initial value
+    return (1 - old) * mu, old * torch.ones_like(var) + (1 - old) * batch_var
+
+
+def _running(mu, var, m, steps, momentum, keras, *, alpha=None, biased=None, start_var=1.0, offset=0):
+    alpha = (1 - momentum if keras else momentum) if alpha is None else alpha
+    biased = keras if biased is None else biased
+    old = (1 - alpha) ** (steps + offset)
+    return (1 - old) * mu, old * start_var + (1 - old) * (var * (m - 1) / m if biased else var)
+
+
+def _running_keras_as_torch(mu, var, *, m, steps, momentum, keras):
+    return _running(mu, var, m, steps, momentum, keras, alpha=momentum)
+
+
+def _running_keras_unbiased(mu, var, *, m, steps, momentum, keras):
+    return _running(mu, var, m, steps, momentum, keras, biased=False)
+
+
+def _running_torch_biased(mu, var, *, m, steps, momentum, keras):
+    return _running(mu, var, m, steps, momentum, keras, biased=True)
+
+
+def _running_var_from_zero(mu, var, *, m, steps, momentum, keras):
+    return _running(mu, var, m, steps, momentum, keras, start_var=0.0)
+
+
+def _running_one_step_short(mu, var, *, m, steps, momentum, keras):
+    return _running(mu, var, m, steps, momentum, keras, offset=-1)
+
+
+def _running_converged(mu, var, *, m, steps, momentum, keras):
+    return mu.copy(), var.copy()
+
+
+# -- which_statistics: which data a standardizer was fitted on ----------------------------------------
+def _fit(X):
+    mean, scale = X.mean(axis=0), X.std(axis=0)
+    return mean, np.where(scale == 0.0, 1.0, scale)
+
+
+def statistics_cases(rng):
+    cases = []
+    for _ in range(5):
+        d = int(rng.integers(6, 21))
+        n_train, n_test = int(rng.integers(40, 121)), int(rng.integers(15, 51))
+        levels = rng.uniform(1.0, 12.0, size=d)
+        X_train = np.clip(np.round(levels + rng.normal(0.0, 3.0, size=(n_train, d))), 0, 16)
+        X_test = np.clip(np.round(levels + rng.uniform(0.5, 3.0) + rng.normal(0.0, 3.0, size=(n_test, d))), 0, 16)
+        blank = rng.choice(d, size=int(rng.integers(1, 3)), replace=False)
+        X_train[:, blank] = 0.0                     # border pixels, blank in every training image ...
+        X_test[: n_test // 3, blank] = rng.integers(1, 4, size=(n_test // 3, len(blank)))   # ... not in every test one
+        fits = {FIT_ON_TRAIN: _fit(X_train), FIT_ON_ALL: _fit(np.vstack([X_train, X_test])),
+                FIT_ON_PREDICTED: _fit(X_test)}
+        n_pipelines = int(rng.integers(3, 7))
+        kinds = list(fits) + list(rng.choice(list(fits), size=n_pipelines - 3))
+        kinds = [kinds[i] for i in rng.permutation(n_pipelines)]
+        cases.append({"X_train": X_train, "X_test": X_test, "means": np.array([fits[k][0] for k in kinds]),
+                      "scales": np.array([fits[k][1] for k in kinds])})
+    return cases
+
+
+def statistics_reference(X_train, X_test, means, scales):
+    def fit(X):
+        scale = X.std(dim=0, unbiased=False)
+        return X.mean(dim=0), torch.where(scale == 0, torch.ones_like(scale), scale)
+
+    candidates = {FIT_ON_TRAIN: fit(X_train), FIT_ON_ALL: fit(torch.cat([X_train, X_test])),
+                  FIT_ON_PREDICTED: fit(X_test)}
+    answers = []
+    for mean, scale in zip(means, scales):
+        matches = [name for name, (m, s) in candidates.items()
+                   if torch.allclose(mean, m, rtol=1e-9, atol=1e-12) and torch.allclose(scale, s, rtol=1e-9, atol=1e-12)]
+        if len(matches) != 1:
+            raise ValueError(f"which_statistics case: a pipeline matches {matches}")
+        answers.append(matches[0])
+    return np.array(answers)
+
+
+def _which(X_train, X_test, means, scales, *, fit=_fit, order=(FIT_ON_TRAIN, FIT_ON_ALL), otherwise=FIT_ON_PREDICTED,
+           compare_scales=True):
+    candidates = {FIT_ON_TRAIN: fit(X_train), FIT_ON_ALL: fit(np.vstack([X_train, X_test])),
+                  FIT_ON_PREDICTED: fit(X_test)}
+    answers = []
+    for mean, scale in zip(means, scales):
+        for name in order:
+            m, s = candidates[name]
+            if np.allclose(mean, m) and (not compare_scales or np.allclose(scale, s)):
+                answers.append(name)
+                break
+        else:
+            answers.append(otherwise)
+    return np.array(answers)
+
+
+def _which_sample_std(X_train, X_test, means, scales):
+    def fit(X):
+        scale = X.std(axis=0, ddof=1)
+        return X.mean(axis=0), np.where(scale == 0.0, 1.0, scale)
+    return _which(X_train, X_test, means, scales, fit=fit)
+
+
+def _which_zero_scale(X_train, X_test, means, scales):
+    return _which(X_train, X_test, means, scales, fit=lambda X: (X.mean(axis=0), X.std(axis=0)))
+
+
+def _which_no_third_shortcut(X_train, X_test, means, scales):
+    return _which(X_train, X_test, means, scales, order=(FIT_ON_TRAIN,), otherwise=FIT_ON_ALL, compare_scales=False)
+
+
+def _which_wrong_axis(X_train, X_test, means, scales):
+    return _which(X_train, X_test, means, scales, fit=lambda X: (X.mean(axis=1), X.std(axis=1)))
+
+
+def _which_always(label):
+    def guess(X_train, X_test, means, scales):
+        return np.array([label] * len(means))
+    guess.__name__ = "_which_always_" + label.split()[-1]
+    return guess
+
+
+_MOMENTUM_BOOK = "ch07-momentum"
+_LEAK_BOOK = "ch07-leakage"
+UNDERSTANDING_PARTS = [
+    Part(id="expected_running_stats", points=2, function="expected_running_stats",
+         outputs=("running_mean", "running_var"), cases=running_cases, reference=running_reference,
+         call=running_call,
+         mutants={
+             "Keras' momentum used as torch's": Mutant(_running_keras_as_torch, book=_MOMENTUM_BOOK, feedback=(
+                 "In Keras the momentum is the weight of the *old* value (0.99 by default); in torch it is the weight "
+                 "of the *new* batch statistic (0.1). Keras' 0.99 is torch's 0.01.")),
+             "Keras' running variance unbiased": Mutant(_running_keras_unbiased, book="ch07-torch", feedback=(
+                 "Keras updates its moving variance with the batch variance as it normalizes (divided by m), "
+                 "whose expectation is (m - 1) / m times the population variance; only torch applies m / (m - 1).")),
+             "torch's running variance biased": Mutant(_running_torch_biased, book=_MOMENTUM_BOOK, feedback=(
+                 "torch's running variance is updated with the unbiased batch variance, m / (m - 1) times the one "
+                 "that normalizes, so its expectation is the population variance.")),
+             "running variance starting at 0": Mutant(_running_var_from_zero, book=_MOMENTUM_BOOK, feedback=(
+                 "The running statistics start at mean 0 and variance 1 (torch and Keras alike), and after t steps "
+                 "the initial value keeps the weight (1 - alpha)^t.")),
+             "one step short": Mutant(_running_one_step_short, book=_MOMENTUM_BOOK, feedback=(
+                 "Each of the t training-mode passes updates the running statistics once: the initial value keeps "
+                 "the weight (1 - alpha)^t after t steps, not (1 - alpha)^(t - 1).")),
+             "the population values": Mutant(_running_converged, book=_MOMENTUM_BOOK, feedback=(
+                 "A running average forgets its initial value only gradually: after t steps it still keeps the "
+                 "weight (1 - alpha)^t, which matters early in training or with a small momentum.")),
+         }),
+    Part(id="which_statistics", points=2, function="which_statistics", outputs=("fitted_on",),
+         cases=statistics_cases, reference=statistics_reference,
+         mutants={
+             "sample standard deviation (ddof=1)": Mutant(_which_sample_std, book="ch07-standardizer", feedback=(
+                 "The standardizer's scale is the population standard deviation (dividing by N, np.std's default), "
+                 "as in Part 1: the statistics you compare with must be computed the same way.")),
+             "zero-variance features left at scale 0": Mutant(_which_zero_scale, book="ch07-standardizer", feedback=(
+                 "A feature constant in the data it was fitted on (a blank border pixel) gets scale 1, not 0: "
+                 "compute the candidate statistics exactly as the standardizer does.")),
+             "the second shortcut forgotten": Mutant(_which_no_third_shortcut, book=_LEAK_BOOK, feedback=(
+                 "There are two tempting shortcuts: statistics of all the data (a leak), and statistics of the data "
+                 "to be predicted (a fresh scaler at prediction time). Check for both.")),
+             "statistics over the wrong axis": Mutant(_which_wrong_axis, book="ch07-standardizer", feedback=(
+                 "Standardization is per feature: the mean and scale of each column, over the examples (axis 0).")),
+             "always the training split": Mutant(_which_always(FIT_ON_TRAIN), book=_LEAK_BOOK, feedback=(
+                 "Compare each pipeline's statistics with those of the training split, of all the data and of the "
+                 "test data: several pipelines took a shortcut.")),
+             "always all the data": Mutant(_which_always(FIT_ON_ALL), book=_LEAK_BOOK, feedback=(
+                 "Compare each pipeline's statistics with those of the training split, of all the data and of the "
+                 "test data: some pipelines did it right.")),
+         }),
+]
+
+
 PARTS = [
     Part(id="standardizer_fit", points=2, function="standardizer_fit", outputs=("mean", "scale"),
          cases=fit_cases, reference=fit_reference, forbid=_FORBID_NORMALIZATION,
@@ -392,4 +599,5 @@ PARTS = [
                                                           diagnosis="missing_factor_n"),
                   "compact form without its 1/N": Mutant(_backward_mutant(no_inv_n=True), diagnosis="extra_factor_n"),
                   "dout modified in place": Mutant(_backward_mutant(in_place=True), diagnosis="mutated_input")}),
+    *UNDERSTANDING_PARTS,
 ]

@@ -44,6 +44,8 @@ from autograder.inside.harness import unpack_arrays
 from autograder.spec import Mutant, Part
 
 PUBLIC_SEED = 1992               # the year of Krogh & Hertz's weight-decay paper
+# the locked cells the answers may rely on: the imports, and the answers' vocabulary of Parts 7 and on
+SETUP = ("setup", "understanding-setup")
 
 
 # -- shared layout of a list of arrays --------------------------------------------------------------
@@ -516,6 +518,214 @@ def _sgd_in_place(params, grads, velocities, *, lr, momentum=0.0, weight_decay=0
     return params, new_velocities
 
 
+# == Understanding: what the chapter teaches you to predict (Parts 6 and 7) =====================
+# Graded like the other parts, on hidden cases from the secret seed; the answers need only numpy and
+# the standard library. Each mutant is a typical wrong answer (guesses included) with the feedback a
+# student who gave it should read, and the book section that explains the right one.
+UNDERFITS, OVERFITS, GOOD_FIT = "underfits (high bias)", "overfits (high variance)", "good fit"
+MORE_CAPACITY, MORE_REGULARIZATION, KEEP = ("more capacity or less regularization",
+                                            "more regularization or more data", "keep the model")
+_REMEDY = {UNDERFITS: MORE_CAPACITY, OVERFITS: MORE_REGULARIZATION, GOOD_FIT: KEEP}
+
+
+# -- bias_variance_advice: training and validation errors against the noise floor -----------------
+def _errors(rng, kind, noise):
+    """(training MSE, validation MSE) of a regression model whose targets have noise variance `noise`.
+    Every difference that decides is either below a fifth of the noise variance or above it."""
+    if kind == "underfits":                     # both errors high and close: a straight line through a curve
+        train = noise * (1 + rng.uniform(1.0, 5.0))
+        return train, train + noise * rng.uniform(0.0, 0.2)
+    if kind == "overfits":                      # threads between the training points, often below the floor
+        train = noise * rng.uniform(0.1, 1.1)
+        return train, train + noise * rng.uniform(1.0, 20.0)
+    train = noise * rng.uniform(0.9, 1.15)      # the bottom of the U: just above the floor, a small gap
+    return train, train + noise * rng.uniform(0.0, 0.2)
+
+
+_BV_KINDS = {"underfits": UNDERFITS, "overfits": OVERFITS, "good": GOOD_FIT}
+
+
+def bias_variance_cases(rng):
+    cases = []
+    for _ in range(6):
+        noise = 10.0 ** rng.uniform(-2.0, 0.5)
+        n_runs = int(rng.integers(4, 9))
+        kinds = list(_BV_KINDS) + list(rng.choice(list(_BV_KINDS), size=n_runs - 3))
+        runs = [_errors(rng, kinds[i], noise) for i in rng.permutation(n_runs)]
+        cases.append({"train_err": np.array([t for t, _ in runs]), "val_err": np.array([v for _, v in runs]),
+                      "noise": np.float64(noise)})
+    return cases
+
+
+def bias_variance_call(student, train_err, val_err, noise):
+    return student.bias_variance_advice(train_err, val_err, float(noise))
+
+
+def _bias_variance(train, val, noise, *, floor=True):
+    if val - train > noise / 2:
+        return OVERFITS
+    if train - (noise if floor else 0.0) > noise / 2:
+        return UNDERFITS
+    return GOOD_FIT
+
+
+def bias_variance_reference(train_err, val_err, noise):
+    diagnoses = [_bias_variance(t, v, float(noise)) for t, v in zip(train_err.tolist(), val_err.tolist())]
+    return np.array(diagnoses), np.array([_REMEDY[d] for d in diagnoses])
+
+
+def _bv(train_err, val_err, noise, diagnose, remedy=None):
+    remedy = {**_REMEDY, **(remedy or {})}
+    diagnoses = [diagnose(t, v, noise) for t, v in zip(train_err, val_err)]
+    return np.array(diagnoses), np.array([remedy[d] for d in diagnoses])
+
+
+def _bv_validation_only(train_err, val_err, noise):
+    return _bv(train_err, val_err, noise, lambda t, v, s: OVERFITS if v - s > s / 2 else GOOD_FIT)
+
+
+def _bv_no_floor(train_err, val_err, noise):
+    return _bv(train_err, val_err, noise, lambda t, v, s: _bias_variance(t, v, s, floor=False))
+
+
+def _bv_remedies_swapped(train_err, val_err, noise):
+    return _bv(train_err, val_err, noise, _bias_variance, {UNDERFITS: MORE_REGULARIZATION, OVERFITS: MORE_CAPACITY})
+
+
+def _bv_low_training_error_is_good(train_err, val_err, noise):
+    # "the training error is at (or below) the noise floor, so the model is good"
+    return _bv(train_err, val_err, noise, lambda t, v, s: GOOD_FIT if t <= 1.15 * s else UNDERFITS)
+
+
+def _bv_always(diagnosis):
+    def guess(train_err, val_err, noise):
+        return np.array([diagnosis] * len(train_err)), np.array([_REMEDY[diagnosis]] * len(train_err))
+    guess.__name__ = "_bv_always_" + diagnosis.split()[0]
+    return guess
+
+
+# -- first_step_with_decay: Adam with an L2 penalty against AdamW, one step from a fresh state ------
+def decay_step_cases(rng):
+    cases = []
+    for _ in range(5):
+        d = int(rng.integers(6, 11))
+        kinds = np.array([0, 1, 2, 3] + list(rng.integers(0, 4, size=d - 4)))[rng.permutation(d)]
+        g = np.where(kinds == 0, 0.0,                                  # no data gradient: only the decay acts
+             np.where(kinds == 1, 10.0 ** rng.uniform(-10.0, -8.0, size=d),   # as small as eps
+             np.where(kinds == 2, rng.standard_normal(d), 10.0 * rng.standard_normal(d))))
+        g = g * rng.choice([-1.0, 1.0], size=d)
+        cases.append({"w": rng.standard_normal(d), "g": g, "lr": np.float64(10.0 ** rng.uniform(-4.0, -1.0)),
+                      "lam": np.float64(10.0 ** rng.uniform(-3.0, 0.0)), "eps": np.float64(rng.choice([1e-8, 1e-6]))})
+    return cases
+
+
+def decay_step_call(student, w, g, lr, lam, eps):
+    return student.first_step_with_decay(w, g, lr=float(lr), lam=float(lam), eps=float(eps))
+
+
+def decay_step_reference(w, g, lr, lam, eps):
+    results = []
+    for cls in (torch.optim.Adam, torch.optim.AdamW):
+        p = torch.nn.Parameter(w.clone())
+        opt = cls([p], lr=float(lr), weight_decay=float(lam), eps=float(eps), foreach=False)
+        p.grad = g.clone()
+        opt.step()
+        results.append(p.detach().clone())
+    return tuple(results)
+
+
+def _adam_first(w, g, lr, eps, *, correct=True):
+    m, v = 0.1 * g, 0.001 * g**2                   # beta1 = 0.9, beta2 = 0.999 after one step from zero
+    if correct:
+        m, v = m / 0.1, v / 0.001
+    return w - lr * m / (np.sqrt(v) + eps)
+
+
+def _decay_coupled_both(w, g, *, lr, lam, eps):
+    step = _adam_first(w, g + lam * w, lr, eps)
+    return step, step.copy()
+
+
+def _decay_decoupled_both(w, g, *, lr, lam, eps):
+    step = _adam_first((1 - lr * lam) * w, g, lr, eps)
+    return step, step.copy()
+
+
+def _decay_without_lr(w, g, *, lr, lam, eps):
+    return _adam_first(w, g + lam * w, lr, eps), _adam_first((1 - lam) * w, g, lr, eps)
+
+
+def _decay_no_bias_correction(w, g, *, lr, lam, eps):
+    return (_adam_first(w, g + lam * w, lr, eps, correct=False),
+            _adam_first((1 - lr * lam) * w, g, lr, eps, correct=False))
+
+
+def _decay_half(w, g, *, lr, lam, eps):
+    # the gradient of (lam / 2) ||w||^2 taken as (lam / 2) w
+    return _adam_first(w, g + lam / 2 * w, lr, eps), _adam_first((1 - lr * lam / 2) * w, g, lr, eps)
+
+
+def _decay_sgd(w, g, *, lr, lam, eps):
+    return w - lr * (g + lam * w), (1 - lr * lam) * w - lr * g
+
+
+def _decay_nothing(w, g, *, lr, lam, eps):
+    return w.copy(), w.copy()
+
+
+_BV_BOOK = "ch08-bias-variance"
+_ADAMW_BOOK = "ch08-adamw"
+UNDERSTANDING_PARTS = [
+    Part(id="bias_variance_advice", points=2, function="bias_variance_advice", outputs=("diagnoses", "fixes"),
+         cases=bias_variance_cases, reference=bias_variance_reference, call=bias_variance_call,
+         mutants={
+             "the validation error alone": Mutant(_bv_validation_only, book="ch08-fitting", feedback=(
+                 "A high validation error has two causes: an underfitting model has it too, with a training error "
+                 "just as high. Overfitting is a large gap between validation and training error.")),
+             "the noise floor ignored": Mutant(_bv_no_floor, book=_BV_BOOK, feedback=(
+                 "No model can beat the noise variance on average: a training error close to it is as good as it "
+                 "gets, not a sign of bias. Measure the bias by the excess over the floor.")),
+             "remedies swapped": Mutant(_bv_remedies_swapped, book="ch08-what", feedback=(
+                 "An underfitting model needs more capacity (or less regularization); an overfitting one needs "
+                 "more regularization or more data.")),
+             "a low training error means a good model": Mutant(_bv_low_training_error_is_good, book="ch08-fitting",
+                                                               feedback=(
+                 "A training error at or below the noise floor can be memorization: the degree-15 polynomial "
+                 "fits its training points better than the noise allows and fails between them. Compare it "
+                 "with the validation error.")),
+             "always a good fit": Mutant(_bv_always(GOOD_FIT), book=_BV_BOOK, feedback=(
+                 "Compare each run's training error with the noise floor, and its validation error with its "
+                 "training error.")),
+             "always overfitting": Mutant(_bv_always(OVERFITS), book=_BV_BOOK, feedback=(
+                 "Some runs underfit (both errors high and close) and some fit well.")),
+         }),
+    Part(id="first_step_with_decay", points=2, function="first_step_with_decay", outputs=("adam_l2", "adamw"),
+         cases=decay_step_cases, reference=decay_step_reference, call=decay_step_call,
+         mutants={
+             "AdamW computed as Adam + L2": Mutant(_decay_coupled_both, book=_ADAMW_BOOK, feedback=(
+                 "AdamW decouples the decay: it multiplies the weights by 1 - lr * lam outside the adaptive step, "
+                 "which sees only the data gradient. Adam + L2 adds lam * w to the gradient, and Adam then "
+                 "normalizes it away.")),
+             "Adam + L2 computed as AdamW": Mutant(_decay_decoupled_both, book=_ADAMW_BOOK, feedback=(
+                 "With an L2 penalty (Adam's weight_decay) the term lam * w is part of the gradient, so it is "
+                 "divided by sqrt(v-hat) too: a weight without data gradient takes a full step of size lr.")),
+             "decay not multiplied by the learning rate": Mutant(_decay_without_lr, book=_ADAMW_BOOK, feedback=(
+                 "torch's AdamW (and the chapter's) multiplies the decay by the learning rate: w (1 - lr * lam).")),
+             "no bias correction": Mutant(_decay_no_bias_correction, book="ch02-adam", feedback=(
+                 "After one step from zero, m-hat = g and v-hat = g^2 once corrected; without correction the step "
+                 "is (1 - beta1) / sqrt(1 - beta2), about 3.2 times too large.")),
+             "half the decay": Mutant(_decay_half, book="ch08-weight-decay", feedback=(
+                 "The gradient of the penalty (lam / 2) ||w||^2 is lam * w, and weight decay multiplies w by "
+                 "1 - lr * lam.")),
+             "plain SGD steps": Mutant(_decay_sgd, book=_ADAMW_BOOK, feedback=(
+                 "Adam's step is lr times m-hat / (sqrt(v-hat) + eps): after one step about lr * sign(g) in every "
+                 "coordinate, whatever the size of g, unlike SGD's lr * g.")),
+             "nothing moves": Mutant(_decay_nothing, book=_ADAMW_BOOK, feedback=(
+                 "Both optimizers move every weight in their first step: compute each update.")),
+         }),
+]
+
+
 PARTS = [
     Part(id="l2_penalty", points=2, function="l2_penalty", outputs=("value", "grads"),
          cases=penalty_cases, reference=l2_reference, call=l2_call,
@@ -567,4 +777,5 @@ PARTS = [
                   "dampened momentum (1 - momentum) g": Mutant(_sgd_dampened),
                   "weight decay with the wrong sign": Mutant(_sgd_decay_sign),
                   "updates the parameters in place": Mutant(_sgd_in_place, diagnosis="mutated_input")}),
+    *UNDERSTANDING_PARTS,
 ]

@@ -48,6 +48,8 @@ from autograder.spec import Mutant, Part
 FORBID = ("mlp_lib.modules.Dropout", "mlp_lib.regularization.dropout_forward",
           "mlp_lib.regularization.dropout_backward")     # mlp_lib's dropout, in any part
 PUBLIC_SEED = 20140614           # JMLR 15(56), June 2014: Srivastava et al.'s dropout paper
+# the locked cells the answers may rely on: the imports, and the answers' vocabulary of Parts 7 and on
+SETUP = ("setup", "understanding-setup")
 N_SAMPLES = 4000                 # training-mode passes averaged by the statistical part
 STAT_RTOL = 0.05
 
@@ -553,6 +555,203 @@ def _mean_keep_probability(x, params, *, p_input, p_hidden, training, masks=None
                       drop=_inverted, draw=lambda gen, shape, p: gen.random(shape) < p)
 
 
+# == Understanding: what the chapter teaches you to predict (Parts 7 and 8) =====================
+# Graded like the other parts, on hidden cases from the secret seed; the answers need only numpy and
+# the standard library. Each mutant is a typical wrong answer (guesses included) with the feedback a
+# student who gave it should read, and the book section that explains the right one.
+CORRECT, NOT_SCALED, SCALED_AT_EVAL, KEEP_PROBABILITY, ACTIVE_AT_EVAL = (
+    "correct inverted dropout", "not scaled during training", "scaled again at evaluation",
+    "p used as the keep probability", "still dropping at evaluation")
+
+
+# -- dropout_moments: mean and variance of the next layer's pre-activation under inverted dropout ---
+def moments_cases(rng):
+    cases = []
+    for k in range(5):
+        n, d, c = int(rng.integers(2, 9)), int(rng.integers(3, 21)), int(rng.integers(2, 7))
+        h = np.maximum(rng.standard_normal((n, d)), 0.0) if k % 2 == 0 else rng.standard_normal((n, d))
+        cases.append({"h": h, "W": rng.standard_normal((d, c)), "b": rng.standard_normal(c),
+                      "p": np.float64([0.5, 0.2, 0.8, 0.1, 0.65][k])})
+    return cases
+
+
+def moments_call(student, h, W, b, p):
+    return student.dropout_moments(h, W, b, p=float(p))
+
+
+def moments_reference(h, W, b, p):
+    return h @ W + b, p / (1 - p) * (h**2) @ (W**2)
+
+
+def _moments_w_not_squared(h, W, b, *, p):
+    return h @ W + b, p / (1 - p) * (h**2) @ W
+
+
+def _moments_not_inverted(h, W, b, *, p):
+    return h @ W + b, p * (1 - p) * (h**2) @ (W**2)
+
+
+def _moments_one_mask(h, W, b, *, p):
+    # every input dropped together: the variance of one Bernoulli factor times the whole sum
+    return h @ W + b, p / (1 - p) * (h @ W) ** 2
+
+
+def _moments_mean_shrunk(h, W, b, *, p):
+    return (1 - p) * (h @ W) + b, p / (1 - p) * (h**2) @ (W**2)
+
+
+def _moments_bias_in_variance(h, W, b, *, p):
+    return h @ W + b, p / (1 - p) * ((h**2) @ (W**2) + b**2)
+
+
+def _moments_no_noise(h, W, b, *, p):
+    return h @ W + b, np.zeros((h.shape[0], W.shape[1]))
+
+
+# -- diagnose_dropout: what an implementation does, from its outputs --------------------------------
+def _implementation(rng, kind, h, p, calls):
+    """Outputs of `calls` training-mode and `calls // 4` evaluation-mode calls of one implementation on h."""
+    def inverted():
+        return h * (rng.random((calls, h.size)) >= p) / (1 - p)
+    if kind == NOT_SCALED:
+        train = h * (rng.random((calls, h.size)) >= p)
+    elif kind == KEEP_PROBABILITY:
+        train = h * (rng.random((calls, h.size)) >= 1 - p) / p
+    else:
+        train = inverted()
+    evaluation = np.tile(h, (calls // 4, 1))
+    if kind == SCALED_AT_EVAL:
+        evaluation = (1 - p) * evaluation
+    elif kind == ACTIVE_AT_EVAL:
+        evaluation = h * (rng.random((calls // 4, h.size)) >= p) / (1 - p)
+    return train, evaluation
+
+
+def dropout_cases(rng):
+    kinds = [CORRECT, NOT_SCALED, SCALED_AT_EVAL, KEEP_PROBABILITY, ACTIVE_AT_EVAL] * 2
+    cases = []
+    for kind in (kinds[i] for i in rng.permutation(len(kinds))):
+        d = int(rng.integers(4, 12))
+        h = rng.uniform(0.2, 3.0, size=d)
+        p = float(rng.choice([rng.uniform(0.1, 0.35), rng.uniform(0.65, 0.9)]))   # never 1/2: p and 1 - p differ
+        train, evaluation = _implementation(rng, kind, h, p, calls=int(rng.integers(200, 401)))
+        cases.append({"h": h, "p": np.float64(p), "train_out": train, "eval_out": evaluation})
+    return cases
+
+
+def dropout_call(student, h, p, train_out, eval_out):
+    return student.diagnose_dropout(h, float(p), train_out, eval_out)
+
+
+def _diagnosis(h, p, train_out, eval_out, *, eval_rows=None, kept_ratio=None, use_scale=True, use_fraction=True):
+    evaluation = eval_out if eval_rows is None else eval_out[:eval_rows]
+    if not np.allclose(evaluation, evaluation[0]):
+        return ACTIVE_AT_EVAL
+    if np.allclose(evaluation[0], (1 - p) * h):
+        return SCALED_AT_EVAL
+    kept = train_out != 0
+    ratio = (train_out[kept] / np.broadcast_to(h, train_out.shape)[kept]).mean()
+    dropped = 1 - kept.mean()
+    if use_scale and np.isclose(ratio, 1.0):
+        return NOT_SCALED
+    right_scale = 1 / (1 - p) if kept_ratio is None else kept_ratio(p)
+    if (not use_scale or np.isclose(ratio, right_scale)) and (not use_fraction or abs(dropped - p) < 0.1):
+        return CORRECT
+    return KEEP_PROBABILITY
+
+
+def dropout_reference(h, p, train_out, eval_out):
+    h, p, train_out, eval_out = h.cpu().numpy(), float(p), train_out.cpu().numpy(), eval_out.cpu().numpy()
+    if not np.all(eval_out == eval_out[0]):
+        return np.array(ACTIVE_AT_EVAL)
+    if np.allclose(eval_out[0], (1 - p) * h, rtol=1e-12, atol=0):
+        return np.array(SCALED_AT_EVAL)
+    kept = train_out != 0
+    scale = np.unique(np.round(train_out[kept] / np.broadcast_to(h, train_out.shape)[kept], 9))
+    if len(scale) != 1:
+        raise ValueError("diagnose_dropout case: the kept units are scaled by several factors")
+    if np.isclose(scale[0], 1.0):
+        return np.array(NOT_SCALED)
+    return np.array(CORRECT if np.isclose(scale[0], 1 / (1 - p)) else KEEP_PROBABILITY)
+
+
+def _dropout_train_mean_only(h, p, train_out, eval_out):
+    # "the expectation is kept": the mean over the calls close to h means the training side is right
+    d = _diagnosis(h, p, train_out, eval_out)
+    if d in (ACTIVE_AT_EVAL, SCALED_AT_EVAL):
+        return d
+    return CORRECT if np.allclose(train_out.mean(axis=0), h, rtol=0.15) else NOT_SCALED
+
+
+def _dropout_one_eval_call(h, p, train_out, eval_out):
+    return _diagnosis(h, p, train_out, eval_out, eval_rows=1)
+
+
+def _dropout_fraction_only(h, p, train_out, eval_out):
+    d = _diagnosis(h, p, train_out, eval_out, use_scale=False)
+    return d
+
+
+def _dropout_paper_convention(h, p, train_out, eval_out):
+    # p read as the paper's retention probability: kept units scaled by 1 / p
+    return _diagnosis(h, p, train_out, eval_out, kept_ratio=lambda p: 1 / p, use_fraction=False)
+
+
+def _dropout_always(label):
+    def guess(h, p, train_out, eval_out):
+        return label
+    guess.__name__ = "_dropout_always_" + label.split()[0]
+    return guess
+
+
+_INVERTED_BOOK = "ch09-inverted"
+UNDERSTANDING_PARTS = [
+    Part(id="dropout_moments", points=2, function="dropout_moments", outputs=("mean", "var"),
+         cases=moments_cases, reference=moments_reference, call=moments_call,
+         mutants={
+             "W not squared": Mutant(_moments_w_not_squared, book=_INVERTED_BOOK, feedback=(
+                 "z_k = sum_j h~_j W_jk is a sum of independent terms, and Var(c X) = c^2 Var(X): each term "
+                 "contributes W_jk^2 Var(h~_j) = W_jk^2 p / (1 - p) h_j^2.")),
+             "p (1 - p) h^2, the variance without the rescaling": Mutant(_moments_not_inverted, book=_INVERTED_BOOK,
+                                                                       feedback=(
+                 "Inverted dropout multiplies the kept units by 1 / (1 - p), which multiplies the variance by "
+                 "1 / (1 - p)^2: Var(h~_j) = p / (1 - p) h_j^2.")),
+             "one mask for all inputs": Mutant(_moments_one_mask, book=_INVERTED_BOOK, feedback=(
+                 "Each unit has its own independent mask, so the variances of the terms add up; squaring the whole "
+                 "sum would assume all units are dropped together.")),
+             "the mean shrunk by 1 - p": Mutant(_moments_mean_shrunk, book=_INVERTED_BOOK, feedback=(
+                 "Inverted dropout keeps the expectation: E[h~_j] = (1 - p) h_j / (1 - p) = h_j, so the mean of the "
+                 "pre-activation is the full network's, h W + b.")),
+             "the bias counted in the variance": Mutant(_moments_bias_in_variance, book=_INVERTED_BOOK, feedback=(
+                 "The bias is not dropped: it shifts the mean and adds nothing to the variance.")),
+             "no variance": Mutant(_moments_no_noise, book=_INVERTED_BOOK, feedback=(
+                 "Dropout keeps the mean but adds multiplicative noise, of variance p / (1 - p) h_j^2 per unit.")),
+         }),
+    Part(id="diagnose_dropout", points=2, function="diagnose_dropout", outputs=("diagnosis",),
+         cases=dropout_cases, reference=dropout_reference, call=dropout_call,
+         mutants={
+             "the training mean only": Mutant(_dropout_train_mean_only, book=_INVERTED_BOOK, feedback=(
+                 "Using p as the keep probability with the matching 1 / p scaling also keeps the mean: look at "
+                 "how many units are dropped and at the factor on the kept ones.")),
+             "one evaluation call": Mutant(_dropout_one_eval_call, book=_INVERTED_BOOK, feedback=(
+                 "In evaluation mode dropout is the identity, and it must give the same output every time: compare "
+                 "all the evaluation calls, not one.")),
+             "the dropped fraction only": Mutant(_dropout_fraction_only, book=_INVERTED_BOOK, feedback=(
+                 "Dropping the right fraction is not enough: inverted dropout also multiplies the kept units by "
+                 "1 / (1 - p), or the next layer sees inputs (1 - p) times smaller than at test time.")),
+             "the paper's convention": Mutant(_dropout_paper_convention, book=_INVERTED_BOOK, feedback=(
+                 "In this book (and torch) p is the probability of dropping a unit; the paper's p is the "
+                 "retention probability. Kept units are scaled by 1 / (1 - p).")),
+             "always correct": Mutant(_dropout_always(CORRECT), book=_INVERTED_BOOK, feedback=(
+                 "Check both modes: the dropped fraction and the scale of the kept units in training, and the "
+                 "identity in evaluation.")),
+             "always not scaled": Mutant(_dropout_always(NOT_SCALED), book=_INVERTED_BOOK, feedback=(
+                 "Check both modes: the dropped fraction and the scale of the kept units in training, and the "
+                 "identity in evaluation.")),
+         }),
+]
+
+
 PARTS = [
     Part(id="dropout_forward", points=2, function="dropout_forward", outputs=("out", "mask"),
          cases=forward_cases, reference=forward_reference, call=forward_call, forbid=FORBID,
@@ -605,4 +804,5 @@ PARTS = [
                   "no 1/(1 - p) scaling": Mutant(_mlp_no_scaling),
                   "1/(1 - p) applied twice": Mutant(_mean_scaled_twice),
                   "keep probability p, scaling 1/(1 - p)": Mutant(_mean_keep_probability)}),
+    *UNDERSTANDING_PARTS,
 ]
