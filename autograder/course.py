@@ -27,13 +27,15 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from .limits import Limits
+from .spec import ADAPTERS_FILENAME
 
 SECRET_ENV = "AUTOGRADER_SECRET"
 COURSE_ENV = "AUTOGRADER_COURSE"
 DB_URL_ENV = "AUTOGRADER_DB_URL"
 SPEC_FILENAME = "grading.py"
-# nbgrader copies everything in solutions/<assignment>/ into the release except these.
-RELEASE_IGNORE = (".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", SPEC_FILENAME)
+# nbgrader copies everything in solutions/<assignment>/ into the release except these (the spec and
+# its adapters grade; they are never released).
+RELEASE_IGNORE = (".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", SPEC_FILENAME, ADAPTERS_FILENAME)
 
 _PACKAGE_PARENT = Path(__file__).resolve().parent.parent
 

@@ -32,7 +32,8 @@ UNDERSTANDING = ["expected_running_stats", "which_statistics"]   # Parts 6 and 7
 
 
 def tensors(case: dict) -> dict:
-    return {k: torch.tensor(v) for k, v in case.items()}
+    """The arguments a reference receives: tensors, and strings as they are."""
+    return {k: v if isinstance(v, str) else torch.tensor(v) for k, v in case.items()}
 
 
 def _mlp_lib_standardizer_fit(X):
@@ -76,23 +77,30 @@ def test_mlp_lib_implementations_pass_the_hidden_cases(spec, hidden_cases):
 
 # -- the torch references follow mlp_lib's conventions (the second oracle) -----------------------
 
-def test_fit_reference_is_mlp_lib_standardizer_and_constant_features_get_scale_one_exactly(spec):
+def test_fit_reference_is_mlp_lib_standardizer_and_every_case_holds_the_deliberate_features(spec):
+    """Every case: a constant feature whose std computes to exactly 0, one whose std computes to rounding
+    noise (so that ``std == 0`` misses it), both scaled by 1; a feature with a tiny genuine spread; and a
+    case in small units, where adding 1e-8 to the standard deviations shows."""
     part = spec.part("standardizer_fit")
-    cases = part.cases(np.random.default_rng(1))
-    n_constant = 0
-    for case in cases:
-        X = case["X"]
-        mean, scale = (t.numpy() for t in part.reference(**tensors(case)))
-        fitted = normalization.Standardizer().fit(X)
-        np.testing.assert_allclose(mean, fitted.mean_, rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(scale, fitted.scale_, rtol=1e-12)
-        constant = np.ptp(X, axis=0) == 0
-        n_constant += int(constant.sum())
-        assert np.all(scale[constant] == 1.0) and np.all(X.std(axis=0)[constant] == 0.0)
-        tiny = (X.std(axis=0) > 0) & (X.std(axis=0) < 1e-2)
-        assert tiny.sum() == 1, "every case has one feature with a tiny genuine spread"
-        assert X.shape[0] != X.shape[1]
-    assert n_constant == 3, "three of the four cases hold one exactly constant feature"
+    for seed in range(5):
+        cases = part.cases(np.random.default_rng(seed))
+        small_units = 0
+        for case in cases:
+            X = case["X"]
+            mean, scale = (t.numpy() for t in part.reference(**tensors(case)))
+            fitted = normalization.Standardizer().fit(X)
+            np.testing.assert_allclose(mean, fitted.mean_, rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(scale, fitted.scale_, rtol=1e-12)
+            constant = np.ptp(X, axis=0) == 0
+            std = X.std(axis=0)
+            assert np.all(scale[constant] == 1.0)
+            assert (std[constant] == 0).sum() == 1 and (std[constant] > 0).sum() == 1
+            assert np.all(std[constant] < 1e-15)
+            tiny = ~constant & (std < 1e-2) & (np.abs(X.mean(axis=0) - 0.7) < 0.01)
+            assert tiny.sum() >= 1, "every case has a feature with a tiny genuine spread"
+            small_units += bool(np.all(std[~constant] < 1.1e-2))
+            assert X.shape[0] != X.shape[1]
+        assert small_units >= 1
 
 
 def test_transform_cases_are_not_standardized_by_their_own_statistics(spec):
@@ -102,6 +110,7 @@ def test_transform_cases_are_not_standardized_by_their_own_statistics(spec):
         np.testing.assert_allclose(Z, (case["X"] - case["mean"]) / case["scale"], rtol=1e-12)
         assert np.abs(Z.mean(axis=0)).max() > 0.1          # re-fitting on X would give mean 0
         assert (case["scale"] == 1.0).any()
+    assert any(np.sort(c["scale"])[-2] < 1e-2 for c in part.cases(np.random.default_rng(2))), "a case in small units"
 
 
 def test_train_reference_matches_mlp_lib_forward_and_cases_cover_the_conventions(spec):
@@ -141,15 +150,15 @@ class _MlpLibStudent:
 def test_backward_adapter_cache_is_mlp_lib_forward_cache_and_reference_is_its_backward(spec):
     part = spec.part("batchnorm_backward")
     cases = part.cases(np.random.default_rng(5))
-    assert sorted(int(c["training"]) for c in cases) == [0, 1, 1, 1]
+    assert sorted(c["mode"] for c in cases) == ["inference", "training", "training", "training"]
     for case in cases:
-        training = bool(int(case["training"]))
+        training = case["mode"] == "training"
         beta = np.zeros_like(case["gamma"])
         _, cache, _, _ = normalization.batchnorm_forward(case["x"], case["gamma"], beta, case["running_mean"],
                                                          case["running_var"], training=training,
                                                          eps=float(case["eps"]))
         want = normalization.batchnorm_backward(case["dout"], cache)
-        via_adapter = part.call(_MlpLibStudent(), **{k: v.copy() for k, v in case.items()})
+        via_adapter = part.call(_MlpLibStudent(), **case)
         ref = [t.numpy() for t in part.reference(**tensors(case))]
         for w, a, r in zip(want, via_adapter, ref):
             np.testing.assert_allclose(a, w, rtol=1e-12, atol=1e-12)
@@ -165,10 +174,96 @@ def test_constant_statistics_mutant_is_right_in_inference_mode_and_caught_in_tra
         batchnorm_backward = staticmethod(wrong)
 
     for case in part.cases(np.random.default_rng(6)):
-        got = part.call(Student(), **{k: v.copy() for k, v in case.items()})
+        got = part.call(Student(), **case)
         ref = [t.numpy() for t in part.reference(**tensors(case))]
         dx_ok = np.allclose(got[0], ref[0], rtol=part.rtol, atol=part.atol)
-        assert dx_ok == (int(case["training"]) == 0)
+        assert dx_ok == (case["mode"] == "inference")
+
+
+# -- bugs the catalogue does not hold (written after reading it) ------------------------------------
+def _fit_two_bugs(X):
+    """Two bugs at once: the sample standard deviation, and constant features found by std == 0."""
+    std = X.std(axis=0, ddof=1)
+    return X.mean(axis=0), np.where(std == 0, 1.0, std)
+
+
+def _fit_whole_matrix(X):
+    """One mean and one standard deviation for the whole matrix, repeated for every feature."""
+    d = X.shape[1]
+    return np.full(d, X.mean()), np.full(d, X.std())
+
+
+def _transform_safe_division(X, mean, scale):
+    return (X - mean) / (scale + 1e-8)
+
+
+def _bn_forward(x, gamma, beta, running_mean, running_var, *, training, momentum=0.1, eps=1e-5,
+                with_beta=True, keras=False, biased_running=False, eval_eps=True):
+    n = x.shape[0]
+    if training:
+        mean, var = x.mean(axis=0), x.var(axis=0)
+        xc, inv_std = x - mean, 1.0 / np.sqrt(var + eps)
+        weight = 1.0 - momentum if keras else momentum
+        new_mean = (1.0 - weight) * running_mean + weight * mean
+        new_var = (1.0 - weight) * running_var + weight * (var if biased_running else var * n / (n - 1))
+    else:
+        xc = x - running_mean
+        inv_std = 1.0 / np.sqrt(running_var + (eps if eval_eps else 0.0))
+        new_mean, new_var = running_mean.copy(), running_var.copy()
+    out = gamma * xc * inv_std + (beta if with_beta else 0.0)
+    return out, {"training": training, "xc": xc, "gamma": gamma, "inv_std": inv_std}, new_mean, new_var
+
+
+def _bn_forward_without_beta(x, gamma, beta, running_mean, running_var, *, training, momentum=0.1, eps=1e-5):
+    return _bn_forward(x, gamma, beta, running_mean, running_var, training=training, momentum=momentum, eps=eps,
+                       with_beta=False)
+
+
+def _bn_forward_keras_and_biased(x, gamma, beta, running_mean, running_var, *, training, momentum=0.1, eps=1e-5):
+    return _bn_forward(x, gamma, beta, running_mean, running_var, training=training, momentum=momentum, eps=eps,
+                       keras=True, biased_running=True)
+
+
+def _bn_forward_eval_without_eps(x, gamma, beta, running_mean, running_var, *, training, momentum=0.1, eps=1e-5):
+    return _bn_forward(x, gamma, beta, running_mean, running_var, training=training, momentum=momentum, eps=eps,
+                       eval_eps=False)
+
+
+def _backward_training_formula_always(dout, cache):
+    """The training-mode formula in both modes: cache['training'] is never looked at."""
+    xc, gamma, inv_std = cache["xc"], cache["gamma"], cache["inv_std"]
+    xhat, n = xc * inv_std, dout.shape[0]
+    dbeta, dgamma = dout.sum(axis=0), (dout * xhat).sum(axis=0)
+    return gamma * inv_std / n * (n * dout - dbeta - xhat * dgamma), dgamma, dbeta
+
+
+def _backward_without_gamma(dout, cache):
+    """dx is the gradient with respect to xhat's input, but gamma is forgotten."""
+    xc, inv_std = cache["xc"], cache["inv_std"]
+    xhat, n = xc * inv_std, dout.shape[0]
+    dbeta, dgamma = dout.sum(axis=0), (dout * xhat).sum(axis=0)
+    if not cache["training"]:
+        return dout * inv_std, dgamma, dbeta
+    return inv_std / n * (n * dout - dbeta - xhat * dgamma), dgamma, dbeta
+
+
+UNCATALOGUED = [
+    support.Bug("standardizer_fit", "two bugs at once: N - 1 and constant features found by std == 0", _fit_two_bugs,
+                may_name=frozenset({"sample standard deviation (N - 1)", "constant feature detected by std == 0"})),
+    support.Bug("standardizer_fit", "one mean and standard deviation for the whole matrix", _fit_whole_matrix),
+    support.Bug("standardizer_transform", "1e-8 added to the scale when dividing", _transform_safe_division),
+    support.Bug("batchnorm_forward_train", "beta forgotten", _bn_forward_without_beta),
+    support.Bug("batchnorm_forward_train", "two bugs at once: Keras momentum and biased running variance",
+                _bn_forward_keras_and_biased,
+                may_name=frozenset({"momentum weights the old value (Keras)", "biased variance in the running statistics"})),
+    support.Bug("batchnorm_forward_eval", "eps forgotten at inference", _bn_forward_eval_without_eps),
+    support.Bug("batchnorm_backward", "the training formula in inference mode too", _backward_training_formula_always),
+    support.Bug("batchnorm_backward", "gamma forgotten in dx", _backward_without_gamma),
+]
+
+
+def test_bugs_the_catalogue_does_not_hold_are_never_wrongly_named(spec, hidden_cases, solution):
+    support.assert_uncatalogued_bugs_are_never_wrongly_named(spec, hidden_cases, solution, UNCATALOGUED)
 
 
 # -- what every assignment must prove (tests/assignment_support.py) -----------------------------------

@@ -180,8 +180,24 @@ def test_early_stopping_cases_contain_ties_boundaries_and_runs_that_never_stop(s
         assert ties and boundary and never and sum(stops) >= 5
 
 
+def test_sgd_reference_resumes_from_the_velocities_given(spec):
+    """The resumed case: torch's momentum buffers start from the case's velocities (the rule written out)."""
+    part = spec.part("sgd_step")
+    (case,) = [c for c in part.cases(np.random.default_rng(6)) if c["velocities"].any()]
+    trajectory = part.reference(**{k: torch.tensor(v) for k, v in case.items()}).numpy()
+    p, v = case["flat"].copy(), case["velocities"].copy()
+    decayed = np.concatenate([np.full(int(r * c if c else r), 1.0 if c else 0.0)
+                              for r, c in zip(case["rows"], case["cols"])])
+    for step, g in enumerate(case["grad_seq"]):
+        v = float(case["momentum"]) * v + g + float(case["weight_decay"]) * decayed * p
+        p = p - float(case["lr"]) * v
+        np.testing.assert_allclose(trajectory[step], p, rtol=1e-12, atol=1e-14)
+
+
 def test_sgd_cases_cover_momentum_on_and_off_biases_and_decay(hidden_cases):
     for cases in hidden_cases.values():
+        assert sum(bool(c.inputs["velocities"].any()) and float(c.inputs["momentum"]) > 0
+                   for c in cases["sgd_step"]) == 1, "one run resumed from velocities that are not zero"
         settings = [(float(c.inputs["momentum"]), float(c.inputs["weight_decay"]), bool((c.inputs["cols"] == 0).any()))
                     for c in cases["sgd_step"]]
         assert any(m == 0 and wd > 0 and b for m, wd, b in settings)
@@ -196,6 +212,116 @@ def test_public_cases_are_not_the_hidden_ones(spec):
     for pid in PART_IDS:
         a, b = public[pid].cases[0].inputs, hidden[pid].cases[0].inputs
         assert any(a[k].shape != b[k].shape or not np.array_equal(a[k], b[k]) for k in a), pid
+
+
+# -- bugs the catalogue does not hold (written after reading it) ------------------------------------
+def _l2_two_bugs(weights, lam):
+    """Two bugs at once: no 1/2 in the value, and lam forgotten in the gradient."""
+    return lam * sum(float(np.sum(w * w)) for w in weights), [w.copy() for w in weights]
+
+
+def _l2_last_array_skipped(weights, lam):
+    """An off-by-one over the list: the last array is neither penalized nor given a gradient."""
+    value = lam / 2 * sum(float(np.sum(w * w)) for w in weights[:-1])
+    return value, [lam * w for w in weights[:-1]] + [np.zeros_like(weights[-1])]
+
+
+def _l2_shortcut_at_lam_one(weights, lam):
+    """A shortcut: with lam == 1 the gradients are the weights, so the weights themselves are returned."""
+    value = lam / 2 * sum(float(np.sum(w * w)) for w in weights)
+    return value, (list(weights) if lam == 1 else [lam * w for w in weights])
+
+
+_SOLUTION = support.answer_namespace(SOURCE)
+
+
+def _elastic_net_from_my_parts(weights, lam, l1_ratio):
+    """Built from (right) L1 and L2 penalties, with the 1/2 of L2 applied a second time."""
+    l1_value, l1_grads = _SOLUTION["l1_penalty"](weights, lam)
+    l2_value, l2_grads = _SOLUTION["l2_penalty"](weights, lam)
+    return (l1_ratio * l1_value + (1 - l1_ratio) / 2 * l2_value,
+            [l1_ratio * g1 + (1 - l1_ratio) * g2 for g1, g2 in zip(l1_grads, l2_grads)])
+
+
+def _replay(val_losses, patience, min_delta, *, improves, first_epoch=0, never_fired=None):
+    """The stopping rule with its parts replaceable: the improvement test, the number of the first
+    epoch, what is returned when the rule never fires (default: the last epoch)."""
+    best, best_epoch, without = None, None, 0
+    for epoch, loss in enumerate(val_losses, start=first_epoch):
+        if best is None or improves(loss, best - min_delta):
+            best, best_epoch, without = loss, epoch, 0
+        else:
+            without += 1
+        if without >= patience:
+            return epoch, best_epoch
+    return (first_epoch + len(val_losses) - 1 if never_fired is None else never_fired), best_epoch
+
+
+def _early_stopping_two_bugs(val_losses, *, patience, min_delta=0.0):
+    """Two bugs at once: <= instead of <, and 1-based epochs."""
+    return _replay(val_losses, patience, min_delta, improves=lambda loss, bound: loss <= bound, first_epoch=1)
+
+
+def _early_stopping_never_stops_past_the_end(val_losses, *, patience, min_delta=0.0):
+    """When the rule never fires, the number of epochs is returned instead of the last epoch."""
+    return _replay(val_losses, patience, min_delta, improves=lambda loss, bound: loss < bound,
+                   never_fired=len(val_losses))
+
+
+def _early_stopping_patience_from_best(val_losses, *, patience, min_delta=0.0):
+    """Stops when the epoch index is patience past the best epoch, counting the best epoch itself."""
+    best, best_epoch = None, None
+    for epoch, loss in enumerate(val_losses):
+        if best is None or loss < best - min_delta:
+            best, best_epoch = loss, epoch
+        if epoch - best_epoch + 1 >= patience:
+            return epoch, best_epoch
+    return len(val_losses) - 1, best_epoch
+
+
+def _sgd_lr_in_velocity(params, grads, velocities, *, lr, momentum=0.0, weight_decay=0.0):
+    """Two bugs at once: the other momentum form (v = momentum * v + lr * g, then p - v), and the decay on
+    every array, the biases included."""
+    new_p, new_v = [], []
+    for p, g, v in zip(params, grads, velocities):
+        v = momentum * v + lr * (g + weight_decay * p)
+        new_p.append(p - v)
+        new_v.append(v)
+    return new_p, new_v
+
+
+def _sgd_nesterov(params, grads, velocities, *, lr, momentum=0.0, weight_decay=0.0):
+    new_p, new_v = [], []
+    for p, g, v in zip(params, grads, velocities):
+        g = g + (weight_decay * p if p.ndim >= 2 else 0.0)
+        v = momentum * v + g
+        new_p.append(p - lr * (g + momentum * v))
+        new_v.append(v)
+    return new_p, new_v
+
+
+UNCATALOGUED = [
+    support.Bug("l2_penalty", "two bugs at once: no 1/2 in the value, lam missing from the gradient", _l2_two_bugs,
+                may_name=frozenset({"missing 1/2 in the value", "lam missing from the gradient"})),
+    support.Bug("l2_penalty", "the last weight array skipped", _l2_last_array_skipped),
+    support.Bug("l2_penalty", "the weights themselves returned as gradients when lam == 1", _l2_shortcut_at_lam_one),
+    support.Bug("elastic_net_penalty", "built from L1 and L2 penalties, the 1/2 applied twice",
+                _elastic_net_from_my_parts),
+    support.Bug("early_stopping", "two bugs at once: <= instead of <, and 1-based epochs", _early_stopping_two_bugs,
+                may_name=frozenset({"<= instead of <", "1-based epochs"})),
+    support.Bug("early_stopping", "patience counted from the best epoch itself (the same values as stopping one "
+                "epoch early)", _early_stopping_patience_from_best,
+                may_name=frozenset({"patience off by one (stops one epoch early)"})),
+    support.Bug("early_stopping", "len(val_losses) returned when the rule never fires",
+                _early_stopping_never_stops_past_the_end),
+    support.Bug("sgd_step", "two bugs at once: lr inside the velocity, decay on the biases too", _sgd_lr_in_velocity,
+                may_name=frozenset({"weight decay on the biases too"})),
+    support.Bug("sgd_step", "Nesterov momentum", _sgd_nesterov),
+]
+
+
+def test_bugs_the_catalogue_does_not_hold_are_never_wrongly_named(spec, hidden_cases, solution):
+    support.assert_uncatalogued_bugs_are_never_wrongly_named(spec, hidden_cases, solution, UNCATALOGUED)
 
 
 # -- what every assignment must prove (tests/assignment_support.py) -----------------------------------

@@ -5,33 +5,41 @@ in float64. Conventions, as stated in the exercise and in the book (``mlp_lib.no
 follows them too, and so does PyTorch):
 
 * ``standardizer_fit(X) -> (mean, scale)``: per-feature mean and *population* standard deviation
-  (``torch.std(unbiased=False)``, dividing by N); a feature whose standard deviation is exactly 0
-  (constant in X) gets ``scale = 1`` (left unscaled). ``standardizer_transform(X, mean, scale)``
-  returns ``(X - mean) / scale``. The constant features of the cases hold values whose mean is
-  computed exactly (0, 2.5, -3), so their standard deviation is exactly 0 in every correct
-  formulation; every case also has a feature with a tiny but genuine spread (std 1e-3), which a
-  convention such as ``std + 1e-8`` or ``std < 1e-2 -> 1`` gets wrong;
+  (``torch.std(unbiased=False)``, dividing by N); a feature whose values are all equal (constant
+  in X) gets ``scale = 1`` (left unscaled). Deliberate hard cases, in every case: a constant
+  feature whose mean is computed exactly (a dyadic value: its computed standard deviation is
+  exactly 0), a constant feature whose computed standard deviation is rounding noise (all 0.1,
+  say: ``np.std`` gives about 1e-17, so a test ``std == 0`` misses it), and a feature with a tiny
+  but genuine spread (std 1e-3), which a convention such as ``std < 1e-2 -> 1`` gets wrong; one
+  case holds features measured in small units (standard deviations 1e-4 to 1e-2), where
+  ``std + 1e-8`` shows. ``standardizer_transform(X, mean, scale)`` returns ``(X - mean) / scale``;
 * ``batchnorm_forward(x, gamma, beta, running_mean, running_var, *, training, momentum=0.1,
   eps=1e-5) -> (out, cache, new_running_mean, new_running_var)``: training mode normalizes with
   the batch mean and the *biased* batch variance, ``eps`` inside the square root, and returns
   running statistics updated as ``(1 - momentum) * old + momentum * batch`` with the *unbiased*
   batch variance (``torch.nn.functional.batch_norm``); inference mode normalizes with the running
-  statistics and returns them unchanged. Nothing is modified in place. The cache is the dict
+  statistics and returns them unchanged, as copies (the adapter fails a returned input array).
+  Nothing is modified in place (inputs are read-only). The cache is the dict
   ``{"training", "xc", "gamma", "inv_std"}`` of ``mlp_lib.normalization.batchnorm_forward``:
   ``xc`` the centred input (by the batch mean, or the running mean in inference mode) and
   ``inv_std = 1 / sqrt(var + eps)``; ``xc`` and ``inv_std`` are graded;
 * ``batchnorm_backward(dout, cache) -> (dx, dgamma, dbeta)``: the gradients of the forward pass
-  (autograd through ``F.batch_norm``), in both modes. The adapter builds the cache from the case
-  in numpy, so this part does not depend on the student's forward pass.
+  (autograd through ``F.batch_norm``), in both modes (``mode``: "training" or "inference"). The
+  adapter builds the cache from the case in numpy, read-only, so this part does not depend on the
+  student's forward pass and an in-place change of the cache fails.
+
+The adapters live in ``adapters.py`` (sent to the student's process). Every mistake carries the
+feedback a student who made it reads, and the book section that explains the right way.
 
 Shapes are drawn with N != D so that a statistic over the wrong axis shows; momentum is never 0.5
 (where torch's and Keras' conventions coincide). tests/test_assignment_ch07.py checks that each
-mutant loses the points of its own part, and only those, with the diagnosis it names.
+mutant loses the points of its own part, and only those, and is named by its feedback.
 """
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+import adapters
 from autograder.spec import Mutant, Part
 
 PUBLIC_SEED = 20150211       # arXiv 1502.03167: Ioffe and Szegedy, 11 February 2015
@@ -45,37 +53,61 @@ def _distinct_sizes(rng, k, low, high):
 
 
 # -- standardizer_fit -------------------------------------------------------------------------------
-def _features(rng, n, d):
-    """(n, d) features with different means and scales."""
-    return rng.normal(rng.uniform(-5.0, 5.0, d), 10.0 ** rng.uniform(-1.0, 1.5, d), size=(n, d))
+def _features(rng, n, d, log_std=(-1.0, 0.7)):
+    """(n, d) features with different means and scales (standard deviations 10**log_std, at most 5: a
+    mistake of 1e-8 then stays distinguishable from one of 0 when the grader compares with mistakes)."""
+    return rng.normal(rng.uniform(-5.0, 5.0, d), 10.0 ** rng.uniform(*log_std, d), size=(n, d))
+
+
+def _rounding_constant(rng, n):
+    """A value v whose column of n copies has a computed standard deviation that is rounding noise
+    (about 1e-17), not 0, in the usual formulations (its mean is not exactly v), over axis 0 of a
+    matrix and on the column alone; None if no tenth from 0.1 to 1.9 does that for this n."""
+    sign = float(rng.choice([-1.0, 1.0]))
+    for k in rng.permutation(np.arange(1, 20)):
+        M = np.full((n, 2), sign * int(k) / 10.0)
+        stds = (M.std(axis=0)[0], np.sqrt(((M - M.mean(axis=0)) ** 2).mean(axis=0))[0], M.var(axis=0)[0],
+                M[:, 0].std(), np.sqrt(((M[:, 0] - M[:, 0].mean()) ** 2).mean()))
+        if all(v != 0 for v in stds):
+            return float(M[0, 0])
+    return None
 
 
 def fit_cases(rng):
+    """Every case holds three deliberate features: constant with an exact mean (std exactly 0),
+    constant with a mean that carries a rounding error (std about 1e-17), tiny genuine spread."""
     cases = []
-    for constant in (0.0, 2.5, -3.0, None):
-        n, d = _distinct_sizes(rng, 2, 4, 13)
-        X = _features(rng, n, d)
-        j_tiny, j_const = (int(v) for v in rng.choice(d, size=2, replace=False))
+    for kind in ("scales", "scales", "small units", "scales"):
+        while True:
+            n, d = _distinct_sizes(rng, 2, 5, 14)
+            v = _rounding_constant(rng, n)
+            if d >= 4 and v is not None and (kind != "small units" or n >= 8):
+                break
+        X = _features(rng, n, d, (-4.0, -2.0) if kind == "small units" else (-1.0, 0.7))
+        j_tiny, j_exact, j_round = (int(j) for j in rng.choice(d, size=3, replace=False))
         X[:, j_tiny] = 0.7 + 1e-3 * rng.standard_normal(n)          # genuine but tiny spread
-        if constant is not None:
-            X[:, j_const] = constant                                   # exactly constant: scale 1
+        X[:, j_exact] = float(rng.choice([0.0, 2.5, -3.0, 0.75]))  # exactly constant, exact mean
+        X[:, j_round] = v                                            # constant, mean with rounding error
         cases.append({"X": X})
     return cases
 
 
 def fit_reference(X):
-    std = X.std(dim=0, unbiased=False)
-    return X.mean(dim=0), torch.where(std == 0, torch.ones_like(std), std)
+    constant = (X == X[0]).all(dim=0)
+    return X.mean(dim=0), torch.where(constant, torch.ones_like(X[0]), X.std(dim=0, unbiased=False))
+
+
+def _all_equal(X, axis=0):
+    """The features (axis 0) or examples (axis 1) whose values are all equal."""
+    return (X == X.take([0], axis=axis)).all(axis=axis)
 
 
 def _fit_ddof1(X):
-    std = X.std(axis=0, ddof=1)
-    return X.mean(axis=0), np.where(std == 0, 1.0, std)
+    return X.mean(axis=0), np.where(_all_equal(X), 1.0, X.std(axis=0, ddof=1))
 
 
 def _fit_variance(X):
-    var = X.var(axis=0)
-    return X.mean(axis=0), np.where(var == 0, 1.0, var)
+    return X.mean(axis=0), np.where(_all_equal(X), 1.0, X.var(axis=0))
 
 
 def _fit_zero_scale(X):
@@ -91,24 +123,29 @@ def _fit_threshold(X):
     return X.mean(axis=0), np.where(std < 1e-2, 1.0, std)
 
 
+def _fit_std_equals_zero(X):
+    std = X.std(axis=0)
+    return X.mean(axis=0), np.where(std == 0, 1.0, std)
+
+
 def _fit_wrong_axis(X):
-    std = X.std(axis=1)
-    return X.mean(axis=1), np.where(std == 0, 1.0, std)
+    return X.mean(axis=1), np.where(_all_equal(X, axis=1), 1.0, X.std(axis=1))
 
 
 def _fit_in_place(X):
     mean = X.mean(axis=0)
     X -= mean
-    std = np.sqrt((X * X).mean(axis=0))
-    return mean, np.where(std == 0, 1.0, std)
+    return mean, np.where(_all_equal(X), 1.0, np.sqrt((X * X).mean(axis=0)))
 
 
 # -- standardizer_transform -------------------------------------------------------------------------
 def transform_cases(rng):
+    """Random statistics, and one case in small units (scales 1e-4 to 1e-2), where dividing by anything
+    but the scale given (scale + 1e-8, say) shows."""
     cases = []
-    for _ in range(4):
+    for kind in ("scales", "scales", "small units", "scales"):
         m, d = _distinct_sizes(rng, 2, 3, 12)
-        scale = 10.0 ** rng.uniform(-1.0, 1.5, d)
+        scale = 10.0 ** rng.uniform(*((-4.0, -2.0) if kind == "small units" else (-1.0, 1.5)), d)
         scale[int(rng.integers(d))] = 1.0                     # a feature left unscaled
         mean = rng.uniform(-5.0, 5.0, d)
         X = mean + scale * rng.normal(0.3, 1.5, size=(m, d))  # not standardized by its own statistics
@@ -165,17 +202,6 @@ def bn_train_cases(rng):
     return cases
 
 
-def bn_train_call(student, x, gamma, beta, running_mean, running_var, momentum, eps):
-    result = student.batchnorm_forward(x, gamma, beta, running_mean, running_var, training=True,
-                                       momentum=float(momentum), eps=float(eps))
-    if not isinstance(result, tuple) or len(result) != 4:
-        raise TypeError("batchnorm_forward must return the tuple (out, cache, new_running_mean, new_running_var)")
-    out, cache, new_running_mean, new_running_var = result
-    if not isinstance(cache, dict) or not {"training", "xc", "gamma", "inv_std"} <= set(cache):
-        raise TypeError("the cache must be a dict with the keys 'training', 'xc', 'gamma' and 'inv_std'")
-    return out, cache["xc"], cache["inv_std"], new_running_mean, new_running_var
-
-
 def bn_train_reference(x, gamma, beta, running_mean, running_var, momentum, eps):
     new_mean, new_var = running_mean.clone(), running_var.clone()     # F.batch_norm updates them in place
     out = F.batch_norm(x, new_mean, new_var, gamma, beta, training=True, momentum=float(momentum), eps=float(eps))
@@ -187,7 +213,7 @@ def bn_train_reference(x, gamma, beta, running_mean, running_var, momentum, eps)
 def _bn(x, gamma, beta, running_mean, running_var, *, training, momentum=0.1, eps=1e-5,
         norm_ddof=0, running_ddof=1, keras=False, eps_outside=False, axis=0, in_place=False,
         std_in_cache=False, no_momentum=False, eval_batch_stats=False, eval_updates=False,
-        eval_var_as_std=False, eval_eps_outside=False):
+        eval_var_as_std=False, eval_eps_outside=False, eval_no_copy=False):
     """The correct forward pass, with one switch per typical mistake (training or inference branch)."""
     if training or eval_batch_stats:
         n = x.shape[0]
@@ -225,6 +251,8 @@ def _bn(x, gamma, beta, running_mean, running_var, *, training, momentum=0.1, ep
             batch_var = x.var(axis=0, ddof=1) if x.shape[0] > 1 else np.zeros_like(running_var)
             new_mean = (1.0 - momentum) * running_mean + momentum * x.mean(axis=0)
             new_var = (1.0 - momentum) * running_var + momentum * batch_var
+        elif eval_no_copy:
+            new_mean, new_var = running_mean, running_var
         else:
             new_mean, new_var = running_mean.copy(), running_var.copy()
     cache = {"training": training, "xc": xc, "gamma": gamma, "inv_std": 1.0 / inv_std if std_in_cache and training else inv_std}
@@ -252,17 +280,6 @@ def bn_eval_cases(rng):
     return cases
 
 
-def bn_eval_call(student, x, gamma, beta, running_mean, running_var, momentum, eps):
-    result = student.batchnorm_forward(x, gamma, beta, running_mean, running_var, training=False,
-                                       momentum=float(momentum), eps=float(eps))
-    if not isinstance(result, tuple) or len(result) != 4:
-        raise TypeError("batchnorm_forward must return the tuple (out, cache, new_running_mean, new_running_var)")
-    out, cache, new_running_mean, new_running_var = result
-    if not isinstance(cache, dict) or not {"training", "xc", "gamma", "inv_std"} <= set(cache):
-        raise TypeError("the cache must be a dict with the keys 'training', 'xc', 'gamma' and 'inv_std'")
-    return out, cache["xc"], cache["inv_std"], new_running_mean, new_running_var
-
-
 def bn_eval_reference(x, gamma, beta, running_mean, running_var, momentum, eps):
     new_mean, new_var = running_mean.clone(), running_var.clone()
     out = F.batch_norm(x, new_mean, new_var, gamma, beta, training=False, momentum=float(momentum), eps=float(eps))
@@ -272,7 +289,8 @@ def bn_eval_reference(x, gamma, beta, running_mean, running_var, momentum, eps):
 # -- batchnorm_backward ------------------------------------------------------------------------------
 def bn_backward_cases(rng):
     cases = []
-    for n_range, eps, training in (((2, 3), 1e-5, 1), ((6, 14), 1e-3, 1), ((20, 41), 1e-5, 1), ((3, 10), 1e-5, 0)):
+    for n_range, eps, mode in (((2, 3), 1e-5, "training"), ((6, 14), 1e-3, "training"), ((20, 41), 1e-5, "training"),
+                               ((3, 10), 1e-5, "inference")):
         while True:
             n, d = int(rng.integers(*n_range)), int(rng.integers(3, 9))
             if n != d:
@@ -280,27 +298,14 @@ def bn_backward_cases(rng):
         inputs = _bn_inputs(rng, n, d, tiny=n >= 20)
         cases.append({"dout": rng.standard_normal((n, d)), "x": inputs["x"], "gamma": inputs["gamma"],
                       "running_mean": inputs["running_mean"], "running_var": inputs["running_var"],
-                      "eps": np.float64(eps), "training": np.int64(training)})
+                      "eps": np.float64(eps), "mode": mode})
     return cases
 
 
-def bn_backward_call(student, dout, x, gamma, running_mean, running_var, eps, training):
-    # The cache of mlp_lib.normalization.batchnorm_forward, built here so that this part is graded
-    # on its own (it does not depend on the student's forward pass).
-    if int(training):
-        xc = x - x.mean(axis=0)
-        inv_std = 1.0 / np.sqrt((xc * xc).mean(axis=0) + float(eps))
-    else:
-        xc = x - running_mean
-        inv_std = 1.0 / np.sqrt(running_var + float(eps))
-    cache = {"training": bool(int(training)), "xc": xc, "gamma": gamma, "inv_std": inv_std}
-    return student.batchnorm_backward(dout, cache)
-
-
-def bn_backward_reference(dout, x, gamma, running_mean, running_var, eps, training):
+def bn_backward_reference(dout, x, gamma, running_mean, running_var, eps, mode):
     x, gamma = x.clone().requires_grad_(True), gamma.clone().requires_grad_(True)
     beta = torch.zeros_like(gamma, requires_grad=True)
-    F.batch_norm(x, running_mean.clone(), running_var.clone(), gamma, beta, training=bool(int(training)),
+    F.batch_norm(x, running_mean.clone(), running_var.clone(), gamma, beta, training=mode == "training",
                  eps=float(eps)).backward(dout)
     return x.grad, gamma.grad, beta.grad
 
@@ -555,49 +560,170 @@ UNDERSTANDING_PARTS = [
 PARTS = [
     Part(id="standardizer_fit", points=2, function="standardizer_fit", outputs=("mean", "scale"),
          cases=fit_cases, reference=fit_reference, forbid=_FORBID_NORMALIZATION,
-         mutants={"sample standard deviation (N - 1)": Mutant(_fit_ddof1),
-                  "variance instead of standard deviation": Mutant(_fit_variance),
-                  "constant features keep scale 0": Mutant(_fit_zero_scale),
-                  "1e-8 added to every standard deviation": Mutant(_fit_eps),
-                  "small genuine spread treated as constant": Mutant(_fit_threshold),
-                  "statistics over the wrong axis": Mutant(_fit_wrong_axis, diagnosis="wrong_axis"),
-                  "X centred in place": Mutant(_fit_in_place, diagnosis="mutated_input")}),
+         mutants={
+             "sample standard deviation (N - 1)": Mutant(
+                 _fit_ddof1, book="ch07-standardizer",
+                 feedback="scale divides by N - 1 (the sample standard deviation, np.std(ddof=1)); the statement asks "
+                          "for the population standard deviation, which divides by N (np.std's default)."),
+             "variance instead of standard deviation": Mutant(
+                 _fit_variance, book="ch07-standardizer",
+                 feedback="scale is the variance of each feature; it should be the standard deviation, the square "
+                          "root of the variance."),
+             "constant features keep scale 0": Mutant(
+                 _fit_zero_scale, book="ch07-standardizer",
+                 feedback="a feature whose values are all equal keeps its standard deviation (0, or rounding noise "
+                          "near 1e-17) as its scale: such a feature gets scale 1, so that transforming never divides "
+                          "by zero."),
+             "1e-8 added to every standard deviation": Mutant(
+                 _fit_eps, book="ch07-standardizer",
+                 feedback="a small constant (like 1e-8) is added to every standard deviation: only the features "
+                          "whose values are all equal get a special scale (1); every other feature is divided by its "
+                          "exact standard deviation, however small."),
+             "small genuine spread treated as constant": Mutant(
+                 _fit_threshold, book="ch07-standardizer",
+                 feedback="a feature with a tiny but genuine spread (a standard deviation around 1e-3) is treated as "
+                          "constant: a threshold such as std < 1e-2 is too coarse. Only features whose values are "
+                          "all equal get scale 1."),
+             "constant feature detected by std == 0": Mutant(
+                 _fit_std_equals_zero, book="ch07-standardizer",
+                 feedback="constant features are detected with std == 0, which misses some: when the mean of a "
+                          "column of equal values (all 0.1, say) carries a rounding error, its computed standard "
+                          "deviation is about 1e-17, not 0. Test whether all values are equal instead: "
+                          "np.ptp(X, axis=0) == 0, or (X == X[0]).all(axis=0)."),
+             "statistics over the wrong axis": Mutant(
+                 _fit_wrong_axis, diagnosis="wrong_axis", book="ch07-standardizer",
+                 feedback="the statistics are computed over the features of each example (axis 1); they are per "
+                          "feature, over the examples: axis 0."),
+             "X centred in place": Mutant(
+                 _fit_in_place, diagnosis="mutated_input", book="ch07-standardizer",
+                 feedback="X is changed in place (X -= mean): the grader hands X over read-only. Compute X - mean "
+                          "into a new array."),
+         }),
     Part(id="standardizer_transform", points=1, function="standardizer_transform", outputs=("Z",),
          cases=transform_cases, reference=transform_reference, forbid=_FORBID_NORMALIZATION,
-         mutants={"not centred": Mutant(_transform_no_centring, diagnosis="row_offset"),
-                  "divides by the variance": Mutant(_transform_variance),
-                  "re-fitted on the data it transforms": Mutant(_transform_refit),
-                  "X modified in place": Mutant(_transform_in_place, diagnosis="mutated_input"),
-                  "multiplies by the scale": Mutant(_transform_multiplies)}),
+         mutants={
+             "not centred": Mutant(
+                 _transform_no_centring, diagnosis="row_offset", book="ch07-standardizer",
+                 feedback="the mean is not subtracted: Z = (X - mean) / scale."),
+             "divides by the variance": Mutant(
+                 _transform_variance, book="ch07-standardizer",
+                 feedback="X - mean is divided by scale squared; scale is already a standard deviation: divide by "
+                          "it once."),
+             "re-fitted on the data it transforms": Mutant(
+                 _transform_refit, book="ch07-leakage",
+                 feedback="the mean and scale are re-estimated from the X being transformed; use the mean and scale "
+                          "given (fitted on the training data), the same for every set and every single example."),
+             "X modified in place": Mutant(
+                 _transform_in_place, diagnosis="mutated_input", book="ch07-standardizer",
+                 feedback="X is changed in place (X -= mean, X /= scale): the grader hands X over read-only. Compute "
+                          "(X - mean) / scale into a new array."),
+             "multiplies by the scale": Mutant(
+                 _transform_multiplies, book="ch07-standardizer",
+                 feedback="X - mean is multiplied by scale; standardizing divides by it."),
+         }),
     Part(id="batchnorm_forward_train", points=3, function="batchnorm_forward",
          outputs=("out", "xc", "inv_std", "new_running_mean", "new_running_var"),
-         cases=bn_train_cases, reference=bn_train_reference, call=bn_train_call, forbid=_FORBID_NORMALIZATION,
-         mutants={"unbiased variance normalizes": Mutant(_mutant(norm_ddof=1)),
-                  "biased variance in the running statistics": Mutant(_mutant(running_ddof=0)),
-                  "momentum weights the old value (Keras)": Mutant(_mutant(keras=True)),
-                  "eps outside the square root": Mutant(_mutant(eps_outside=True)),
-                  "normalized over the features (wrong axis)": Mutant(_mutant(axis=1)),
-                  "running statistics updated in place": Mutant(_mutant(in_place=True), diagnosis="mutated_input"),
-                  "cache holds the standard deviation": Mutant(_mutant(std_in_cache=True)),
-                  "running statistics replaced by the batch's": Mutant(_mutant(no_momentum=True))}),
+         cases=bn_train_cases, reference=bn_train_reference, call=adapters.bn_forward_train,
+         forbid=_FORBID_NORMALIZATION,
+         mutants={
+             "unbiased variance normalizes": Mutant(
+                 _mutant(norm_ddof=1), book="ch07-transform",
+                 feedback="x is normalized with the unbiased batch variance (divided by N - 1); the variance that "
+                          "normalizes is the biased one (divided by N). Only the running variance uses N - 1."),
+             "biased variance in the running statistics": Mutant(
+                 _mutant(running_ddof=0), book="ch07-momentum",
+                 feedback="the running variance is updated with the biased batch variance (divided by N); PyTorch's "
+                          "update uses the unbiased one (divided by N - 1)."),
+             "momentum weights the old value (Keras)": Mutant(
+                 _mutant(keras=True), book="ch07-momentum",
+                 feedback="momentum weights the old running value, as in Keras; here, as in PyTorch, it weights the "
+                          "new batch statistic: new = (1 - momentum) * old + momentum * batch."),
+             "eps outside the square root": Mutant(
+                 _mutant(eps_outside=True), book="ch07-transform",
+                 feedback="eps is added to the standard deviation (sqrt(var) + eps); it belongs inside the square "
+                          "root: 1 / sqrt(var + eps)."),
+             "normalized over the features (wrong axis)": Mutant(
+                 _mutant(axis=1), book="ch07-transform",
+                 feedback="the mean and variance are computed over the features of each example (axis 1); batch "
+                          "normalization normalizes each feature over the batch: axis 0."),
+             "running statistics updated in place": Mutant(
+                 _mutant(in_place=True), diagnosis="mutated_input", book="ch07-momentum",
+                 feedback="running_mean or running_var is changed in place: the grader hands them over read-only. "
+                          "Return the updated statistics as new arrays."),
+             "cache holds the standard deviation": Mutant(
+                 _mutant(std_in_cache=True), book="ch07-backward-graph",
+                 feedback="cache['inv_std'] holds the standard deviation sqrt(var + eps); it holds its inverse, "
+                          "1 / sqrt(var + eps)."),
+             "running statistics replaced by the batch's": Mutant(
+                 _mutant(no_momentum=True), book="ch07-momentum",
+                 feedback="the running statistics are replaced by the batch's; they are moving averages: "
+                          "(1 - momentum) * old + momentum * batch."),
+         }),
     Part(id="batchnorm_forward_eval", points=1, function="batchnorm_forward",
          outputs=("out", "xc", "inv_std", "new_running_mean", "new_running_var"),
-         cases=bn_eval_cases, reference=bn_eval_reference, call=bn_eval_call, forbid=_FORBID_NORMALIZATION,
-         mutants={"batch statistics at inference": Mutant(_mutant(eval_batch_stats=True)),
-                  "running statistics updated at inference": Mutant(_mutant(eval_updates=True)),
-                  "running variance used as a standard deviation": Mutant(_mutant(eval_var_as_std=True)),
-                  "eps outside the square root at inference": Mutant(_mutant(eval_eps_outside=True))}),
-    Part(id="batchnorm_backward", points=3, function="batchnorm_backward", outputs=("dx", "dgamma", "dbeta"),
-         cases=bn_backward_cases, reference=bn_backward_reference, call=bn_backward_call,
+         cases=bn_eval_cases, reference=bn_eval_reference, call=adapters.bn_forward_eval, new_arrays=True,
          forbid=_FORBID_NORMALIZATION,
-         mutants={"batch mean and variance treated as constants": Mutant(_backward_mutant(constants=True)),
-                  "variance path missing": Mutant(_backward_mutant(no_var_path=True)),
-                  "mean path missing": Mutant(_backward_mutant(no_mean_path=True)),
-                  "dgamma without xhat": Mutant(_backward_mutant(dgamma_no_xhat=True)),
-                  "dgamma from the centred input instead of xhat": Mutant(_backward_mutant(dgamma_xc=True)),
-                  "dbeta averaged over the batch": Mutant(_backward_mutant(dbeta_mean=True),
-                                                          diagnosis="missing_factor_n"),
-                  "compact form without its 1/N": Mutant(_backward_mutant(no_inv_n=True), diagnosis="extra_factor_n"),
-                  "dout modified in place": Mutant(_backward_mutant(in_place=True), diagnosis="mutated_input")}),
+         mutants={
+             "batch statistics at inference": Mutant(
+                 _mutant(eval_batch_stats=True), book="ch07-inference",
+                 feedback="in inference mode x is normalized with the batch's own mean and variance; at inference "
+                          "the layer uses the running statistics, so that an example's output does not depend on "
+                          "the rest of its batch (which may hold a single example)."),
+             "running statistics updated at inference": Mutant(
+                 _mutant(eval_updates=True), book="ch07-inference",
+                 feedback="the running statistics are updated in inference mode; they change in training mode only: "
+                          "in inference mode return them unchanged (as copies)."),
+             "running variance used as a standard deviation": Mutant(
+                 _mutant(eval_var_as_std=True), book="ch07-inference",
+                 feedback="x - running_mean is divided by running_var + eps; running_var is a variance: divide by "
+                          "sqrt(running_var + eps)."),
+             "eps outside the square root at inference": Mutant(
+                 _mutant(eval_eps_outside=True), book="ch07-inference",
+                 feedback="eps is added outside the square root (sqrt(running_var) + eps); it belongs inside: "
+                          "1 / sqrt(running_var + eps)."),
+             "running statistics returned without a copy": Mutant(
+                 _mutant(eval_no_copy=True), diagnosis="returned_input", book="ch07-inference",
+                 feedback="in inference mode running_mean and running_var are returned themselves; the statement "
+                          "asks for copies (running_mean.copy()), so that the new statistics never share memory "
+                          "with the old ones."),
+         }),
+    Part(id="batchnorm_backward", points=3, function="batchnorm_backward", outputs=("dx", "dgamma", "dbeta"),
+         cases=bn_backward_cases, reference=bn_backward_reference, call=adapters.bn_backward,
+         forbid=_FORBID_NORMALIZATION,
+         mutants={
+             "batch mean and variance treated as constants": Mutant(
+                 _backward_mutant(constants=True), book="ch07-backward-graph",
+                 feedback="in training mode dx = gamma * inv_std * dout treats the batch mean and variance as "
+                          "constants (that is the gradient of inference mode); they depend on every x_i too: dx "
+                          "sums three paths, through xhat, through the mean and through the variance."),
+             "variance path missing": Mutant(
+                 _backward_mutant(no_var_path=True), book="ch07-backward-graph",
+                 feedback="dx has the path through the batch mean but not the one through the batch variance, "
+                          "which depends on every x_i too: the term xhat * mean(dout * xhat) over the batch is "
+                          "missing."),
+             "mean path missing": Mutant(
+                 _backward_mutant(no_mean_path=True), book="ch07-backward-graph",
+                 feedback="dx has the path through the batch variance but not the one through the batch mean: the "
+                          "term mean(dout) over the batch is missing."),
+             "dgamma without xhat": Mutant(
+                 _backward_mutant(dgamma_no_xhat=True), book="ch07-backward-graph",
+                 feedback="dgamma is the sum of dout; since out = gamma * xhat + beta, dgamma is the sum over the "
+                          "batch of dout * xhat."),
+             "dgamma from the centred input instead of xhat": Mutant(
+                 _backward_mutant(dgamma_xc=True), book="ch07-backward-graph",
+                 feedback="dgamma sums dout * xc; it sums dout * xhat, with xhat = xc * inv_std."),
+             "dbeta averaged over the batch": Mutant(
+                 _backward_mutant(dbeta_mean=True), diagnosis="missing_factor_n", book="ch07-backward-graph",
+                 feedback="dbeta is the mean of dout over the batch; beta is added to every row, so its gradient is "
+                          "the sum over the rows."),
+             "compact form without its 1/N": Mutant(
+                 _backward_mutant(no_inv_n=True), diagnosis="extra_factor_n", book="ch07-backward-compact",
+                 feedback="dx in training mode is N times too large: the compact form is gamma * inv_std / N * "
+                          "(N dout - sum(dout) - xhat * sum(dout * xhat)), and its 1/N is missing."),
+             "dout modified in place": Mutant(
+                 _backward_mutant(in_place=True), diagnosis="mutated_input", book="ch07-backward-compact",
+                 feedback="dout (or an array of the cache) is changed in place: the grader hands them over "
+                          "read-only. Compute dx into a new array."),
+         }),
     *UNDERSTANDING_PARTS,
 ]

@@ -16,9 +16,9 @@ stated in the exercise and in the book (``mlp_lib`` computes the same values):
     gradient ``lam * (l1_ratio * sign(W) + (1 - l1_ratio) * W)``;
 
   the list travels as one flat vector and its layout (``rows``, ``cols``; ``cols == 0`` is a
-  1-D array); the arrays handed to the student are *views* of it, so that an in-place change
-  shows as a modified input. Every case holds exact zeros (the L1 kink) and several arrays of
-  different scales;
+  1-D array); the arrays handed to the student are read-only *views* of it, so that an in-place
+  change fails, and ``grads`` must be new arrays (returning a weight array fails). Every case
+  holds exact zeros (the L1 kink) and several arrays of different scales;
 * ``early_stopping(val_losses, *, patience, min_delta=0.0) -> (stop_epoch, best_epoch)``, epochs
   0-based: an epoch improves when ``loss < best - min_delta`` (strictly; the first epoch always
   improves and ``best`` changes only when an epoch improves); ``stop_epoch`` is the first epoch
@@ -30,16 +30,23 @@ stated in the exercise and in the book (``mlp_lib`` computes the same values):
   ``torch.optim.SGD(lr, momentum, weight_decay)`` (dampening 0, no Nesterov) with the decay on
   the **weights only**: arrays with ``ndim >= 2`` get ``g + weight_decay * p``, 1-D arrays
   (biases) are updated without decay; the reference uses two parameter groups. The grader runs
-  3 to 6 steps from zero velocities, feeding the student's own parameters and velocities back,
-  with a fixed random gradient sequence, and grades the parameters after every step (the
-  velocities are the student's internal state and are not compared directly).
+  3 to 6 steps from the case's velocities (zeros, or, in one case, those an earlier run left:
+  torch's momentum buffers), feeding the student's own parameters and velocities back (as
+  read-only copies), with a fixed random gradient sequence, and grades the parameters after every
+  step (the velocities are the student's internal state and are not compared directly). Early
+  stopping cases 4 to 9 are deliberate (ties, a loss exactly min_delta below the best, declines
+  smaller than min_delta, a zig-zag, a run that never stops, a spike between declines).
+
+The adapters live in ``adapters.py`` (sent to the student's process). Every mistake carries the
+feedback a student who made it reads, and the book section that explains the right way.
 
 Each mutant is a typical mistake; tests/test_assignment_ch08.py checks that each loses the points
-of its own part, and only those, with the diagnosis it names, on several seeds.
+of its own part, and only those, and is named by its feedback, on several seeds.
 """
 import numpy as np
 import torch
 
+import adapters
 from autograder.inside.harness import unpack_arrays
 from autograder.spec import Mutant, Part
 
@@ -96,14 +103,6 @@ def _value_and_grads(value, leaves):
 
 
 # -- l2_penalty ---------------------------------------------------------------------------------------
-def l2_call(student, flat, rows, cols, lam):
-    from autograder.inside.harness import pack_arrays, returned_pair, unpack_arrays
-
-    weights = unpack_arrays(flat, rows, cols)
-    value, grads = returned_pair(student.l2_penalty(weights, float(lam)), "l2_penalty", "(value, grads)")
-    return value, pack_arrays(grads, weights, "grads")
-
-
 def l2_reference(flat, rows, cols, lam):
     leaves = _leaves(flat, rows, cols)
     return _value_and_grads(lam / 2 * sum((t ** 2).sum() for t in leaves), leaves)
@@ -142,14 +141,6 @@ def _l2_in_place(weights, lam):
 
 
 # -- l1_penalty ---------------------------------------------------------------------------------------
-def l1_call(student, flat, rows, cols, lam):
-    from autograder.inside.harness import pack_arrays, returned_pair, unpack_arrays
-
-    weights = unpack_arrays(flat, rows, cols)
-    value, grads = returned_pair(student.l1_penalty(weights, float(lam)), "l1_penalty", "(value, grads)")
-    return value, pack_arrays(grads, weights, "grads")
-
-
 def l1_reference(flat, rows, cols, lam):
     leaves = _leaves(flat, rows, cols)
     return _value_and_grads(lam * sum(t.abs().sum() for t in leaves), leaves)
@@ -201,14 +192,6 @@ def elastic_net_cases(rng):
         flat, rows, cols = _layout(rng, spec)
         cases.append({"flat": flat, "rows": rows, "cols": cols, "lam": np.float64(lam), "l1_ratio": np.float64(rho)})
     return cases
-
-
-def elastic_net_call(student, flat, rows, cols, lam, l1_ratio):
-    from autograder.inside.harness import pack_arrays, returned_pair, unpack_arrays
-
-    weights = unpack_arrays(flat, rows, cols)
-    value, grads = returned_pair(student.elastic_net_penalty(weights, float(lam), float(l1_ratio)), "elastic_net_penalty", "(value, grads)")
-    return value, pack_arrays(grads, weights, "grads")
 
 
 def elastic_net_reference(flat, rows, cols, lam, l1_ratio):
@@ -305,15 +288,14 @@ def early_stopping_cases(rng):
     # 8. steady improvement: the rule never fires, training runs to the end
     n = int(rng.integers(15, 30))
     add(np.arange(n)[::-1] * 3 + int(rng.integers(10, 30)), int(rng.integers(2, 5)), int(rng.integers(0, 3)))
+    # 9. declines smaller than min_delta, a spike and its fall, then a true improvement: a "best" that follows
+    #    every minimum and a comparison with the previous epoch both miss it, each in its own way
+    d = int(rng.integers(2, 5))
+    p = d + 4 + int(rng.integers(0, 3))
+    b0 = int(rng.integers(40, 60))
+    add([b0 + 30, b0] + [b0 - j for j in range(1, d + 1)] + [b0 + 10, b0 + 9 - d, b0 - d - 1] + [b0 + 20] * (p + 1),
+        p, d)
     return cases
-
-
-def early_stopping_call(student, val_losses, patience, min_delta):
-    returned = student.early_stopping([float(v) for v in val_losses], patience=int(patience),
-                                      min_delta=float(min_delta))
-    if not isinstance(returned, (tuple, list)) or len(returned) != 2:
-        raise TypeError("early_stopping must return a pair (stop_epoch, best_epoch)")
-    return returned[0], returned[1]
 
 
 def early_stopping_reference(val_losses, patience, min_delta):
@@ -406,10 +388,14 @@ def sgd_cases(rng):
                  int(rng.integers(3, 7)), "mixed"),
                 (0.9, 0.0, float(rng.uniform(0.01, 0.1)), int(rng.integers(3, 7)), "mlp"),
                 (float(rng.uniform(0.8, 0.99)), float(rng.uniform(1e-3, 1e-2)), float(rng.uniform(0.1, 1.0)),
-                 int(rng.integers(3, 7)), "weights")]
+                 int(rng.integers(3, 7)), "weights"),
+                # a run resumed from the velocities an earlier run left (not zeros): velocities that are never
+                # updated then differ from momentum ignored
+                (float(rng.uniform(0.5, 0.9)), float(rng.uniform(0.01, 0.1)), float(rng.uniform(0.05, 0.2)),
+                 int(rng.integers(3, 7)), "mlp resumed")]
     for momentum, wd, lr, steps, kind in settings:
         d = [int(v) for v in rng.integers(2, 7, size=4)]
-        if kind == "mlp":
+        if kind.startswith("mlp"):
             shapes = [(d[0], d[1]), (d[1],), (d[1], d[2]), (d[2],)]
         elif kind == "mixed":
             shapes = [(d[3],), (d[0], d[3]), (d[2], d[0]), (d[1],), (d[0],)]
@@ -418,29 +404,13 @@ def sgd_cases(rng):
         specs = [(s, float(rng.uniform(0.5, 2.0))) for s in shapes]
         flat, rows, cols = _layout(rng, specs)
         grad_seq = rng.standard_normal((steps, flat.size)) * rng.uniform(0.1, 2.0)
-        cases.append({"flat": flat, "rows": rows, "cols": cols, "grad_seq": grad_seq, "lr": np.float64(lr),
-                      "momentum": np.float64(momentum), "weight_decay": np.float64(wd)})
+        velocities = rng.standard_normal(flat.size) if kind == "mlp resumed" else np.zeros(flat.size)
+        cases.append({"flat": flat, "rows": rows, "cols": cols, "velocities": velocities, "grad_seq": grad_seq,
+                      "lr": np.float64(lr), "momentum": np.float64(momentum), "weight_decay": np.float64(wd)})
     return cases
 
 
-def sgd_call(student, flat, rows, cols, grad_seq, lr, momentum, weight_decay):
-    from autograder.inside.harness import pack_arrays, returned_pair, unpack_arrays
-
-    params = unpack_arrays(flat, rows, cols)
-    velocities = [np.zeros_like(p) for p in params]
-    trajectory = []
-    for k in range(grad_seq.shape[0]):
-        new_params, new_velocities = returned_pair(
-            student.sgd_step(params, unpack_arrays(grad_seq[k], rows, cols), velocities, lr=float(lr),
-                             momentum=float(momentum), weight_decay=float(weight_decay)),
-            "sgd_step", "(new_params, new_velocities)")
-        trajectory.append(pack_arrays(new_params, params, "new_params"))
-        pack_arrays(new_velocities, params, "new_velocities")           # checks the shapes
-        params, velocities = list(new_params), list(new_velocities)
-    return np.stack(trajectory)
-
-
-def sgd_reference(flat, rows, cols, grad_seq, lr, momentum, weight_decay):
+def sgd_reference(flat, rows, cols, velocities, grad_seq, lr, momentum, weight_decay):
     leaves = [a.clone().requires_grad_(True) for a in unpack_arrays(flat, rows, cols)]
     weights = [t for t in leaves if t.ndim >= 2]
     biases = [t for t in leaves if t.ndim < 2]
@@ -448,6 +418,9 @@ def sgd_reference(flat, rows, cols, grad_seq, lr, momentum, weight_decay):
     if biases:
         groups.append({"params": biases, "weight_decay": 0.0})
     opt = torch.optim.SGD(groups, lr=float(lr), momentum=float(momentum))
+    if float(momentum) and bool(velocities.any()):        # resumed: torch's momentum buffers hold the velocities
+        for t, v in zip(leaves, unpack_arrays(velocities, rows, cols)):
+            opt.state[t]["momentum_buffer"] = v.clone()
     trajectory = []
     for k in range(grad_seq.shape[0]):
         for t, g in zip(leaves, unpack_arrays(grad_seq[k], rows, cols)):
@@ -728,54 +701,173 @@ UNDERSTANDING_PARTS = [
 
 PARTS = [
     Part(id="l2_penalty", points=2, function="l2_penalty", outputs=("value", "grads"),
-         cases=penalty_cases, reference=l2_reference, call=l2_call,
-         mutants={"missing 1/2 in the value": Mutant(_l2_no_half),
-                  "gradient 2 lam W": Mutant(_l2_grad_2lam, diagnosis="scaled"),
-                  "lam missing from the gradient": Mutant(_l2_grad_no_lam, diagnosis="scaled"),
-                  "norm not squared": Mutant(_l2_norm_not_squared),
-                  "mean instead of sum": Mutant(_l2_mean),
-                  "first weight array only": Mutant(_l2_first_only),
-                  "scales the weights in place": Mutant(_l2_in_place, diagnosis="mutated_input")}),
+         cases=penalty_cases, reference=l2_reference, call=adapters.l2_penalty, new_arrays=True,
+         mutants={
+             "missing 1/2 in the value": Mutant(
+                 _l2_no_half, book="ch08-l2",
+                 feedback="the value is lam * sum ||W||^2; the L2 penalty has a 1/2: lam / 2 * sum ||W||^2 (so that "
+                          "its gradient is lam * W)."),
+             "gradient 2 lam W": Mutant(
+                 _l2_grad_2lam, diagnosis="scaled", book="ch08-l2",
+                 feedback="the gradient is 2 * lam * W, the gradient of lam * ||W||^2; with the penalty's 1/2, "
+                          "lam / 2 * ||W||^2, the gradient is lam * W."),
+             "lam missing from the gradient": Mutant(
+                 _l2_grad_no_lam, book="ch08-l2",
+                 feedback="the gradient is W; lam multiplies the gradient too: lam * W."),
+             "norm not squared": Mutant(
+                 _l2_norm_not_squared, book="ch08-l2",
+                 feedback="the value sums the norms ||W_l||; the penalty sums their squares ||W_l||^2, the sums of "
+                          "the squared entries."),
+             "mean instead of sum": Mutant(
+                 _l2_mean, book="ch08-l2",
+                 feedback="the value averages the squared entries of each array; the penalty sums them (np.sum, not "
+                          "np.mean)."),
+             "first weight array only": Mutant(
+                 _l2_first_only, book="ch08-mlp-penalties",
+                 feedback="only the first array of the list is penalized; the penalty and its gradients cover every "
+                          "array of the list."),
+             "scales the weights in place": Mutant(
+                 _l2_in_place, diagnosis="mutated_input", book="ch08-mlp-penalties",
+                 feedback="the weights are changed in place (w *= lam) and returned as the gradients: the grader "
+                          "hands them over read-only. Return new arrays, lam * w."),
+         }),
     Part(id="l1_penalty", points=2, function="l1_penalty", outputs=("value", "grads"),
-         cases=penalty_cases, reference=l1_reference, call=l1_call,
-         mutants={"subgradient 1 at 0": Mutant(_l1_one_at_zero),
-                  "lam missing from the gradient": Mutant(_l1_grad_no_lam, diagnosis="scaled"),
-                  "sum of W instead of |W|": Mutant(_l1_signed_sum),
-                  "value halved like L2's": Mutant(_l1_half),
-                  "L2's gradient lam W": Mutant(_l1_l2_gradient),
-                  "sign taken in place": Mutant(_l1_in_place, diagnosis="mutated_input")}),
+         cases=penalty_cases, reference=l1_reference, call=adapters.l1_penalty, new_arrays=True,
+         mutants={
+             "subgradient 1 at 0": Mutant(
+                 _l1_one_at_zero, book="ch08-l1",
+                 feedback="the gradient is +lam where a weight is exactly 0; the convention is torch's (and "
+                          "np.sign's): 0 there."),
+             "lam missing from the gradient": Mutant(
+                 _l1_grad_no_lam, book="ch08-l1",
+                 feedback="the gradient is sign(W); lam multiplies the gradient too: lam * sign(W)."),
+             "sum of W instead of |W|": Mutant(
+                 _l1_signed_sum, book="ch08-l1",
+                 feedback="the value sums the weights themselves; the L1 penalty sums their absolute values."),
+             "value halved like L2's": Mutant(
+                 _l1_half, book="ch08-l1",
+                 feedback="the value has a 1/2, like the L2 penalty's; the L1 penalty is lam * sum |W| (its gradient "
+                          "is lam * sign(W))."),
+             "L2's gradient lam W": Mutant(
+                 _l1_l2_gradient, book="ch08-l1",
+                 feedback="the gradient is lam * W, the L2 penalty's; the gradient of lam * |w| is lam * sign(w)."),
+             "sign taken in place": Mutant(
+                 _l1_in_place, diagnosis="mutated_input", book="ch08-l1",
+                 feedback="the weights are changed in place (np.sign(w, out=w)): the grader hands them over "
+                          "read-only. Return new arrays, lam * np.sign(w)."),
+         }),
     Part(id="elastic_net_penalty", points=2, function="elastic_net_penalty", outputs=("value", "grads"),
-         cases=elastic_net_cases, reference=elastic_net_reference, call=elastic_net_call,
-         mutants={"l1_ratio on the L2 part": Mutant(_en_ratio_swapped),
-                  "missing 1/2 on the L2 part": Mutant(_en_no_half),
-                  "subgradient 1 at 0": Mutant(_en_one_at_zero),
-                  "lam on the L1 part only": Mutant(_en_lam_on_l1_only),
-                  "(1 - l1_ratio) missing from the gradient": Mutant(_en_grad_no_mix),
-                  "L1 + L2 without the mixing": Mutant(_en_plain_sum)}),
+         cases=elastic_net_cases, reference=elastic_net_reference, call=adapters.elastic_net_penalty,
+         new_arrays=True,
+         mutants={
+             "l1_ratio on the L2 part": Mutant(
+                 _en_ratio_swapped, book="ch08-elastic-net",
+                 feedback="l1_ratio and 1 - l1_ratio are swapped: l1_ratio weights the L1 part, 1 - l1_ratio the L2 "
+                          "part."),
+             "missing 1/2 on the L2 part": Mutant(
+                 _en_no_half, book="ch08-elastic-net",
+                 feedback="the L2 part has no 1/2; scikit-learn's convention is lam * (l1_ratio * ||W||_1 + "
+                          "(1 - l1_ratio) / 2 * ||W||^2)."),
+             "subgradient 1 at 0": Mutant(
+                 _en_one_at_zero, book="ch08-elastic-net",
+                 feedback="the L1 part of the gradient is +lam * l1_ratio where a weight is exactly 0; sign(0) = 0 "
+                          "there, as in Part 2."),
+             "lam on the L1 part only": Mutant(
+                 _en_lam_on_l1_only, book="ch08-elastic-net",
+                 feedback="lam multiplies the L1 part only; it multiplies the whole mixture, the L2 part too."),
+             "(1 - l1_ratio) missing from the gradient": Mutant(
+                 _en_grad_no_mix, book="ch08-elastic-net",
+                 feedback="the value is right, but the L2 part of the gradient is lam * W; it is "
+                          "lam * (1 - l1_ratio) * W."),
+             "L1 + L2 without the mixing": Mutant(
+                 _en_plain_sum, book="ch08-elastic-net",
+                 feedback="the penalty adds the whole L1 and L2 penalties; l1_ratio mixes them: "
+                          "l1_ratio * L1 + (1 - l1_ratio) * L2."),
+         }),
     Part(id="early_stopping", points=2, function="early_stopping", outputs=("stop_epoch", "best_epoch"),
-         cases=early_stopping_cases, reference=early_stopping_reference, call=early_stopping_call,
+         cases=early_stopping_cases, reference=early_stopping_reference, call=adapters.early_stopping,
          forbid=("mlp_lib.training.EarlyStopping",),
-         mutants={"patience off by one (stops one epoch late)": Mutant(_patience_plus_one),
-                  "patience off by one (stops one epoch early)": Mutant(_patience_minus_one),
-                  "<= instead of <": Mutant(_less_or_equal),
-                  "min_delta ignored": Mutant(_min_delta_ignored),
-                  "best epoch reported as the stop epoch": Mutant(_best_is_stop),
-                  "compared with the previous epoch, not the best": Mutant(_against_previous),
-                  "best follows every new minimum": Mutant(_best_follows_minimum),
-                  "counter not reset on improvement": Mutant(_counter_not_reset),
-                  "1-based epochs": Mutant(_one_based),
-                  "min_delta added instead of subtracted": Mutant(_min_delta_added)}),
+         mutants={
+             "patience off by one (stops one epoch late)": Mutant(
+                 _patience_plus_one, book="ch08-early-stopping",
+                 feedback="training stops one epoch late: it stops at the first epoch where the count of epochs "
+                          "without improvement reaches patience (count >= patience), not where it exceeds it."),
+             "patience off by one (stops one epoch early)": Mutant(
+                 _patience_minus_one, book="ch08-early-stopping",
+                 feedback="training stops one epoch early: the count of consecutive epochs without improvement must "
+                          "reach patience, not patience - 1."),
+             "<= instead of <": Mutant(
+                 _less_or_equal, book="ch08-early-stopping",
+                 feedback="a loss equal to best - min_delta (with min_delta = 0, a tie with the best) counts as an "
+                          "improvement; an epoch improves only when loss < best - min_delta, strictly."),
+             "min_delta ignored": Mutant(
+                 _min_delta_ignored, book="ch08-early-stopping",
+                 feedback="min_delta is ignored: an epoch improves only when its loss is below best - min_delta."),
+             "best epoch reported as the stop epoch": Mutant(
+                 _best_is_stop, book="ch08-early-stopping",
+                 feedback="best_epoch is the epoch where training stopped; it is the last epoch that improved (whose "
+                          "weights early stopping restores)."),
+             "compared with the previous epoch, not the best": Mutant(
+                 _against_previous, book="ch08-early-stopping",
+                 feedback="each loss is compared with the previous epoch's; it is compared with the best loss so "
+                          "far."),
+             "best follows every new minimum": Mutant(
+                 _best_follows_minimum, book="ch08-early-stopping",
+                 feedback="best moves to every loss below it, even one that does not improve by more than min_delta; "
+                          "best and best_epoch change only when an epoch improves."),
+             "counter not reset on improvement": Mutant(
+                 _counter_not_reset, book="ch08-early-stopping",
+                 feedback="the count of epochs without improvement is not reset to 0 when an epoch improves; it counts "
+                          "consecutive epochs."),
+             "1-based epochs": Mutant(
+                 _one_based, book="ch08-early-stopping",
+                 feedback="the epochs are numbered from 1; they are numbered from 0 (the first loss is epoch 0)."),
+             "min_delta added instead of subtracted": Mutant(
+                 _min_delta_added, book="ch08-early-stopping",
+                 feedback="the test is loss < best + min_delta; an improvement must beat the best by more than "
+                          "min_delta: loss < best - min_delta."),
+         }),
     Part(id="sgd_step", points=2, function="sgd_step", outputs=("trajectory",),
-         cases=sgd_cases, reference=sgd_reference, call=sgd_call,
+         cases=sgd_cases, reference=sgd_reference, call=adapters.sgd_trajectory,
          forbid=("mlp_lib.optim.SGD", "mlp_lib.optim.apply_step"),
-         mutants={"weight decay on the biases too": Mutant(_sgd_decay_biases),
-                  "weight decay on the biases instead of the weights": Mutant(_sgd_decay_biases_only),
-                  "weight decay added after the update (decoupled)": Mutant(_sgd_decoupled),
-                  "decay applied to the updated weights": Mutant(_sgd_decay_after),
-                  "momentum ignored": Mutant(_sgd_no_momentum),
-                  "velocities never updated": Mutant(_sgd_velocity_not_updated),
-                  "dampened momentum (1 - momentum) g": Mutant(_sgd_dampened),
-                  "weight decay with the wrong sign": Mutant(_sgd_decay_sign),
-                  "updates the parameters in place": Mutant(_sgd_in_place, diagnosis="mutated_input")}),
+         mutants={
+             "weight decay on the biases too": Mutant(
+                 _sgd_decay_biases, book="ch08-weight-decay",
+                 feedback="the biases (1-D arrays) are decayed too; weight decay applies to the weights only, the "
+                          "arrays with ndim >= 2."),
+             "weight decay on the biases instead of the weights": Mutant(
+                 _sgd_decay_biases_only, book="ch08-weight-decay",
+                 feedback="weight decay is applied to the 1-D arrays (the biases) instead of the weights; it applies to "
+                          "the arrays with ndim >= 2 only."),
+             "weight decay added after the update (decoupled)": Mutant(
+                 _sgd_decoupled, book="ch08-adamw",
+                 feedback="the decay is applied apart from the gradient (p - lr * v - lr * weight_decay * p, decoupled "
+                          "as in AdamW); here it is added to the gradient before the velocity update, so it goes "
+                          "through the momentum: g + weight_decay * p."),
+             "decay applied to the updated weights": Mutant(
+                 _sgd_decay_after, book="ch08-weight-decay",
+                 feedback="the weights are shrunk after the step (times 1 - lr * weight_decay); the decay is added to "
+                          "the gradient before the velocity update: g + weight_decay * p."),
+             "momentum ignored": Mutant(
+                 _sgd_no_momentum, book="ch08-weight-decay",
+                 feedback="the step uses the gradient alone (p - lr * g); with momentum it uses the velocity: "
+                          "v = momentum * v + g, then p - lr * v."),
+             "velocities never updated": Mutant(
+                 _sgd_velocity_not_updated, book="ch08-weight-decay",
+                 feedback="the velocities returned are the ones given; return the updated ones, "
+                          "v = momentum * v + g, which the next step starts from."),
+             "dampened momentum (1 - momentum) g": Mutant(
+                 _sgd_dampened, book="ch08-weight-decay",
+                 feedback="the velocity update is dampened, v = momentum * v + (1 - momentum) * g; torch's SGD "
+                          "(dampening 0) adds the whole gradient: v = momentum * v + g."),
+             "weight decay with the wrong sign": Mutant(
+                 _sgd_decay_sign, book="ch08-weight-decay",
+                 feedback="weight_decay * p is subtracted from the gradient; it is added (g + weight_decay * p), which "
+                          "pulls the weights toward 0."),
+             "updates the parameters in place": Mutant(
+                 _sgd_in_place, diagnosis="mutated_input", book="ch08-weight-decay",
+                 feedback="the parameters are changed in place (p -= ...): the grader hands params, grads and "
+                          "velocities over read-only. Return new arrays."),
+         }),
     *UNDERSTANDING_PARTS,
 ]
