@@ -26,6 +26,10 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(PY) -m pip check
+	# nbgrader's formgrader buttons that would run plain nbgrader run this course's grader instead
+	mkdir -p $(VENV)/etc/jupyter/jupyter_server_config.d
+	echo '{"ServerApp": {"jpserver_extensions": {"autograder.formgrader": true}}}' \
+		> $(VENV)/etc/jupyter/jupyter_server_config.d/autograder.json
 	touch $@
 
 book: html pdf

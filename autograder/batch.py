@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 
-from . import gradebook, jobs, notebooks, pipeline, results, sandbox
+from . import gradebook, jobs, matching, notebooks, pipeline, results, sandbox
 from .course import Course
 from .spec import SpecError, load_spec
 
@@ -90,7 +90,12 @@ def grade(course: Course, *, assignments=None, students=None, workers: int | Non
                 report.errors.append(("*", name, f"not graded: {type(exc).__name__}: {exc}"))
                 continue
             spec, grader = prepared[name]
-            for job in jobs.build_jobs(course, spec, grader, everyone, sealed=sealed):
+            # issue 13: files are found by their cells, whatever their names; two files for one notebook
+            # leave that student's assignment ungraded (the run's summary and `grade --dry-run` say so)
+            found = {student: matching.submission_files(course, student, name) for student in everyone}
+            ready = [student for student in everyone if not found[student].blocked]
+            chosen = {(student, nb): path for student in ready for nb, path in found[student].files.items()}
+            for job in jobs.build_jobs(course, spec, grader, ready, sealed=sealed, submissions=chosen):
                 all_jobs.append(job)
         todo, expected = _select(course, all_jobs, regrade, report)
         collector = _Collector(course, prepared, expected, report, writer)

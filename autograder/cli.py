@@ -1,4 +1,5 @@
-"""``python -m autograder``: release, references, round, check, grade, feedback, export, cluster (``--help`` on each)."""
+"""``python -m autograder``: release, references, round, check, collect, grade, feedback, export, report,
+formgrader, cluster (``--help`` on each)."""
 from __future__ import annotations
 
 import argparse
@@ -9,7 +10,11 @@ from pathlib import Path
 
 from .batch import GradingRefused
 from .cluster import ClusterError
+from .collect import CollectError
 from .course import Course
+from .deadlines import ConfigError
+from .lms import ExportError
+from .roster import RosterError
 from .spec import SpecError
 
 
@@ -72,11 +77,35 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-public-tests", action="store_true",
                    help="only record the answers (skip running the whole notebook for its public tests)")
 
+    p = sub.add_parser("collect", parents=[common], help="fill submitted/ from an LMS download",
+                       description="Fill submitted/<student>/<assignment>/ from a Canvas or Moodle bulk download "
+                                   "(zip) or a plain folder; notebooks are matched to their assignment by their "
+                                   "cells. Prints what could not be placed.")
+    p.add_argument("source", help="the downloaded zip, or a folder")
+    p.add_argument("--roster", metavar="CSV", default=None,
+                   help="the class list to install (id, first_name, last_name, name, email, sis_id, lms_id, "
+                        "login_id, section); default: the course's WORK/roster.csv")
+    p.add_argument("--lms", choices=("canvas", "moodle", "folder"), default=None,
+                   help="the download's layout (default: recognised from its file names)")
+    p.add_argument("--assignment", default=None,
+                   help="the assignment this download is for (notebooks of another assignment are reported)")
+    p.add_argument("--worksheet", metavar="CSV", default=None,
+                   help="Moodle's grading worksheet of the assignment (e-mail addresses, submission times)")
+    p.add_argument("--times", metavar="FILE", default=None,
+                   help="submission times: Canvas's submissions API JSON, or a CSV (student, submitted)")
+    p.add_argument("--timezone", default=None,
+                   help="time zone of dates without an offset (Moodle's worksheet; default: [course] timezone)")
+    p.add_argument("--locale", default="en", help="language of Moodle's worksheet dates (default en)")
+    p.add_argument("--max-total-mb", type=int, default=None,
+                   help="refuse downloads unpacking to more notebook data than this (default 2048)")
+
     p = sub.add_parser("grade", parents=[common], help="autograde submissions",
                        description="Autograde submitted/<student>/<assignment>/ into autograded/ and the "
-                                   "gradebook.")
+                                   "gradebook. Ends with a summary; the full log is in WORK/logs/.")
     p.add_argument("--assignment", action="append", help="only this assignment (repeatable)")
     p.add_argument("--student", action="append", help="only this student (repeatable)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="list what would be graded and what could not be matched; run nothing")
     p.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per core)")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="run the jobs on this Dask distributed scheduler (tls://HOST:PORT) instead of local workers")
@@ -98,10 +127,31 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--assignment", action="append", help="only this assignment (repeatable)")
     p.add_argument("--student", action="append", help="only this student (repeatable)")
 
-    p = sub.add_parser("export", parents=[common], help="write the grades CSV",
-                       description="One row per student x assignment, per-part columns, total and status.")
+    p = sub.add_parser("export", parents=[common], help="write the grades CSV (long, or an LMS import file)",
+                       description="Grades of every roster student: auto + manual points - late penalty. "
+                                   "long: one row per student x assignment with parts, penalty and status; "
+                                   "canvas, moodle, gradescope: the platform's import format. Lists the "
+                                   "assignments graded, past due or released unless --assignment/--all.")
+    p.add_argument("--format", choices=("long", "canvas", "moodle", "gradescope"), default="long")
     p.add_argument("--assignment", action="append", help="only this assignment (repeatable)")
-    p.add_argument("--output", metavar="CSV", default=None, help="output file (default: WORK/grades.csv)")
+    p.add_argument("--all", action="store_true", help="every assignment, even those not handed out yet")
+    p.add_argument("--template", metavar="CSV", default=None,
+                   help="canvas: the course's gradebook export; moodle: an assignment's grading worksheet")
+    p.add_argument("--output", metavar="CSV", default=None,
+                   help="output file (default: WORK/grades.csv, WORK/grades-<format>.csv)")
+
+    p = sub.add_parser("report", parents=[common], help="write the class report (HTML, figures, similarity)",
+                       description="One HTML page per assignment: score histogram, per-part pass rate, the most "
+                                   "frequent diagnoses, late and flagged submissions, and code similarity "
+                                   "between students and with mlp_lib and the solutions. Never changes a score.")
+    p.add_argument("--assignment", action="append", help="only this assignment (repeatable)")
+    p.add_argument("--output", metavar="DIR", default=None, help="output folder (default: WORK/report)")
+
+    p = sub.add_parser("formgrader", parents=[common], help="start Jupyter with nbgrader's formgrader (manual grading)",
+                       description="Start a Jupyter server at the course root with nbgrader's formgrader, whose "
+                                   "Autograde and Generate feedback buttons run this grader. Open /formgrader.")
+    p.add_argument("--port", type=int, default=8888)
+    p.add_argument("--browser", action="store_true", help="open a browser")
     return parser
 
 
@@ -116,7 +166,8 @@ def main(argv=None) -> int:
         if not course.source_dir.is_dir():
             raise UsageError(f"{course.root} is not a course: it has no {course.source_dir.name}/ folder "
                              "(pass --course DIR or set AUTOGRADER_COURSE)")
-        private = args.command in ("grade", "references", "feedback", "export", "round", "cluster")
+        private = args.command in ("grade", "references", "feedback", "export", "round", "cluster", "collect",
+                                   "report", "formgrader")
         # results, references, gradebook: readable by the grader's user only
         old_umask = os.umask(0o077) if private else None
         try:
@@ -124,7 +175,8 @@ def main(argv=None) -> int:
         finally:
             if old_umask is not None:
                 os.umask(old_umask)
-    except (UsageError, SpecError, FileNotFoundError, GradingRefused, ClusterError) as exc:
+    except (UsageError, SpecError, FileNotFoundError, GradingRefused, ClusterError, ConfigError, RosterError,
+            CollectError, ExportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -145,19 +197,10 @@ def _run(course: Course, args) -> int:
                                 error=UsageError, public_tests=not args.no_public_tests)
         print(report(result))
         return 0 if all(v.status == "passed" for v in result.parts.values()) else 1
+    if command == "collect":
+        return _collect(course, args)
     if command == "grade":
-        from .batch import grade, summary
-
-        rep = grade(course, assignments=args.assignment, students=args.student, workers=args.workers,
-                    scheduler=args.scheduler, device=args.device, progress=not args.no_progress,
-                    regrade=args.regrade, allow_unsealed=args.allow_unsealed,
-                    allow_insecure_cluster=args.allow_insecure_cluster, no_worker_timeout=args.no_worker_timeout)
-        for res in rep.graded:
-            score = "pending" if res.status.pending else f"{res.score:g}/{res.max_score:g}"
-            print(f"{res.student:20s} {res.assignment:32s} {score:>10s}  {res.status}")
-        for line in summary(rep):
-            print(line, file=sys.stderr if rep.errors or rep.interrupted else sys.stdout)
-        return 130 if rep.interrupted else (0 if rep.ok else 2)
+        return _grade(course, args)
     if command == "round":
         from . import rounds
 
@@ -186,10 +229,84 @@ def _run(course: Course, args) -> int:
     if command == "export":
         from .export import write
 
-        path = write(course, args.output, assignments=args.assignment)
+        try:
+            path, warnings = write(course, args.output, fmt=args.format, assignments=args.assignment,
+                                   everything=args.all, template=args.template)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
         print(f"wrote {path}")
         return 0
+    if command == "report":
+        from .report import write_report
+
+        pages = write_report(course, assignments=args.assignment, output=args.output)
+        for page in pages:
+            print(f"wrote {page}")
+        return 0
+    if command == "formgrader":
+        from .formgrader import server_command
+
+        cmd = server_command(course, port=args.port, browser=args.browser)
+        print(f"starting Jupyter at {course.root}; grade by hand at http://localhost:{args.port}/formgrader")
+        os.chdir(course.root)                  # nbgrader reads nbgrader_config.py from the working directory
+        os.execv(cmd[0], cmd)
     raise AssertionError(command)
+
+
+def _collect(course: Course, args) -> int:
+    from . import roster as roster_mod
+    from .collect import DEFAULT_MAX_TOTAL_MB, collect
+
+    if args.roster:
+        path = roster_mod.install(course, args.roster)
+        print(f"roster: {args.roster} -> {path}")
+    roster = roster_mod.load(course)
+    rep = collect(course, args.source, roster=roster, lms=args.lms, assignment=args.assignment,
+                  worksheet=args.worksheet, times=args.times, timezone=args.timezone, locale=args.locale,
+                  max_total_mb=args.max_total_mb or DEFAULT_MAX_TOTAL_MB)
+    for line in rep.lines():
+        print(line)
+    print(f"log: {rep.log}")
+    return 0
+
+
+def _grade(course: Course, args) -> int:
+    import time
+
+    from . import summary
+    from .spec import load_spec
+
+    known = course.submitted_students()
+    for student in args.student or []:
+        if student not in known:
+            raise UsageError(f"no student {student!r} in {course.submitted_dir} (known: "
+                             f"{', '.join(known[:8])}{', ...' if len(known) > 8 else ''})")
+    for name in args.assignment or []:
+        if name not in course.assignments():
+            load_spec(course, name)                  # the spec loader's one-line error
+    assignments = args.assignment or course.assignments()
+    students = args.student or known
+    if args.dry_run:
+        for line in summary.plan(course, assignments, students):
+            print(line)
+        return 0
+    from .batch import grade
+
+    start = time.monotonic()
+    rep = grade(course, assignments=args.assignment, students=args.student, workers=args.workers,
+                scheduler=args.scheduler, device=args.device, progress=not args.no_progress,
+                regrade=args.regrade, allow_unsealed=args.allow_unsealed,
+                allow_insecure_cluster=args.allow_insecure_cluster, no_worker_timeout=args.no_worker_timeout)
+    for res in rep.graded:
+        score = "pending" if res.status.pending else f"{res.score:g}/{res.max_score:g}"
+        print(f"{res.student:20s} {res.assignment:32s} {score:>10s}  {res.status}")
+    lines, blocked = summary.finish(course, rep, assignments, students, seconds=time.monotonic() - start)
+    for line in lines:
+        print(line, file=sys.stderr if rep.errors or rep.interrupted else sys.stdout)
+    # 130: interrupted; 2: grader-side errors; 1: some submissions wait for the instructor (two notebooks for one)
+    return 130 if rep.interrupted else 2 if not rep.ok else 1 if blocked else 0
 
 
 def _release(course: Course, args) -> int:

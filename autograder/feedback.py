@@ -67,8 +67,11 @@ Run <code>python -m autograder check</code> on your notebook to test it on publi
 
 def write_all(course: Course, *, assignments=None, students=None) -> list[Path]:
     """feedback/<student>/<assignment>/<notebook>.html for every stored result."""
+    from .grades import feedback_sections
+
     written = []
     for assignment in assignments or course.assignments():
+        extra = feedback_sections(course, assignment, students or course.students())   # issue 13: manual, late, total
         for student in students or course.students():
             result = results.load(course, student, assignment)
             if result is None:
@@ -76,6 +79,7 @@ def write_all(course: Course, *, assignments=None, students=None) -> list[Path]:
             for notebook in result.notebooks:
                 path = course.feedback_dir / student / assignment / f"{notebook}.html"
                 path.parent.mkdir(parents=True, exist_ok=True)
-                write_private(path, render(result, notebook).encode("utf-8"))
+                page = render(result, notebook).replace("</body>", extra.get((student, notebook), "") + "</body>")
+                write_private(path, page.encode("utf-8"))
                 written.append(path)
     return written

@@ -33,6 +33,7 @@ class Cell:
     origin: str = "student"          # "student" (the submission) or "instructor" (restored from source)
     part: str | None = None          # part id when this is a graded test cell
     index: int = 0                   # position in the executed notebook
+    raw: dict | None = field(default=None, repr=False)   # the submitted cell (student cells; for formgrader)
 
 
 @dataclass
@@ -243,7 +244,7 @@ def restore(source_cells: list[dict], submitted: list[dict], part_ids: set[str])
             continue
         if gid is not None and gid in source_ids and gid not in placed:
             placed[gid] = len(out)
-        out.append(Cell(cell_type=ctype, source=source_text(cell), grade_id=gid, origin="student"))
+        out.append(Cell(cell_type=ctype, source=source_text(cell), grade_id=gid, origin="student", raw=cell))
     if recognised:
         notes.append(f"recognised {recognised} instructor cells by their text: their grading metadata was lost")
     found = len(placed)

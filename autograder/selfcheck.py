@@ -5,10 +5,9 @@ are computed here with torch on the CPU, and nothing is written to the gradebook
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from . import jobs, notebooks, pipeline, sandbox
+from . import jobs, matching, notebooks, pipeline, sandbox
 from .course import Course
 from .spec import load_spec
 
@@ -19,7 +18,7 @@ def check_notebook(course: Course, path: str | Path, *, assignment: str | None =
                    device: str = "cpu", error: type[Exception] = ValueError,
                    public_tests: bool = True) -> pipeline.NotebookResult:
     """Grade ``path`` on public cases. A downloaded or renamed copy is fine: the assignment and the
-    source notebook are recognised by the nbgrader grade_ids of its cells (``error`` is raised, with
+    source notebook are recognised by its cells (grade_ids, then content; ``error`` is raised, with
     a message for the student, when they cannot be).
 
     The answers are recorded exactly as ``grade`` records them — sealed where this machine can
@@ -64,36 +63,18 @@ def _public_test_errors(job) -> list:
 
 
 def _identify(course: Course, path: Path, assignment: str | None, error) -> tuple[str, str]:
-    """(assignment, source notebook name) of a student's notebook.
-
-    The file's own name and folder are tried first (the release layout); then the source notebook
-    sharing the most grade_ids with it (students rename and move files)."""
-    folder, stem = path.resolve().parent.name, path.stem
-    candidates = [assignment] if assignment else course.assignments()
-    for a in candidates:
-        names = [p.stem for p in course.source_notebooks(a)]
-        if stem in names and (assignment or a == folder):
-            return a, stem
+    """(assignment, source notebook name) of a student's notebook, by :mod:`autograder.matching`
+    (the release layout first, then the cells' grade_ids, then their content)."""
     try:
-        ids = _grade_ids(json.loads(path.read_bytes()))
-    except (ValueError, UnicodeDecodeError) as exc:
+        match = matching.identify_file(course, path, assignment=assignment)
+    except ValueError as exc:
         raise error(f"{path} is not a readable notebook ({exc})") from None
-    scored = sorted(((len(ids & _grade_ids(notebooks.read_trusted(src))), a, src.stem)
-                     for a in candidates for src in course.source_notebooks(a)), reverse=True)
-    if not scored or scored[0][0] == 0:
-        raise error(f"{path.name} matches no assignment's notebook (its graded cells are missing or "
-                    "renamed); pass --assignment")
-    if len(scored) > 1 and scored[1][0] == scored[0][0]:
-        raise error(f"{path.name} matches several notebooks equally well; pass --assignment")
-    return scored[0][1], scored[0][2]
-
-
-def _grade_ids(nb) -> set[str]:
-    cells = nb.get("cells", []) if isinstance(nb, dict) else []
-    return {c["metadata"]["nbgrader"]["grade_id"] for c in cells
-            if isinstance(c, dict) and isinstance(c.get("metadata"), dict)
-            and isinstance(c["metadata"].get("nbgrader"), dict)
-            and isinstance(c["metadata"]["nbgrader"].get("grade_id"), str)}
+    if match.found:
+        return match.assignment, match.notebook
+    if match.alternatives:
+        names = ", ".join(f"{a}/{n}" for a, n in match.alternatives)
+        raise error(f"{path.name} matches several notebooks equally well ({names}); pass --assignment")
+    raise error(f"{path.name} matches no assignment's notebook ({match.reason}); pass --assignment")
 
 
 def report(result: pipeline.NotebookResult) -> str:

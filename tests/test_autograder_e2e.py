@@ -80,19 +80,31 @@ def test_solution_scores_everything_release_nothing_partial_exactly_its_parts(gr
     assert "partly:normalised over the batch" in softmax.diagnoses, softmax.messages
 
 
-def test_empty_folders_and_missing_notebooks_are_missing_not_dropped(graded_class):
-    for student in ("empty", "wrong_name"):
-        result, pts = scores(graded_class, student)
-        assert result.status.kind == "missing" and result.score == 0
+def test_empty_folders_are_missing_not_dropped(graded_class):
+    result, pts = scores(graded_class, "empty")
+    assert result.status.kind == "missing" and result.score == 0
+
+
+def test_a_renamed_notebook_is_found_by_its_cells_and_graded(graded_class):
+    result, pts = scores(graded_class, "renamed")
+    assert (result.status.kind, result.score) == ("graded", FULL) and pts == POINTS
+
+
+def test_an_unknown_student_is_an_error_not_a_phantom(graded_class, capsys):
+    assert cli(graded_class, "grade", "--student", "nosuch.student", "--no-progress") == 2
+    assert "no student 'nosuch.student'" in capsys.readouterr().err
+    assert not graded_class.submission_dir("nosuch.student", ASSIGNMENT).exists()
+    assert "nosuch.student" not in graded_class.students()
 
 
 def test_export_has_a_row_for_every_student_with_parts_total_and_status(graded_class, tmp_path):
     out = tmp_path / "grades.csv"
     assert cli(graded_class, "export", "--output", str(out)) == 0
     rows = read_csv(out)
-    assert set(rows) == {"good", "partial", "blank", "empty", "wrong_name"}
+    assert set(rows) == {"good", "partial", "blank", "empty", "renamed"}
     assert rows["good"]["score"] == f"{FULL:g}" and rows["good"]["status"] == "graded"
-    assert rows["partial"]["relu_forward"] == "0" and rows["partial"]["affine_forward"] == "2"
+    partial = rows["partial"]
+    assert partial[f"{ASSIGNMENT}/relu_forward"] == "0" and partial[f"{ASSIGNMENT}/affine_forward"] == "2"
     assert rows["empty"]["status"] == "missing" and rows["empty"]["score"] == "0"
     assert list(rows["good"])[:5] == ["student", "assignment", "status", "score", "max_score"]
 

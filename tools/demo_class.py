@@ -2,7 +2,7 @@
 
 It copies the fixture course (``tests/fixtures/course``: one assignment, five graded parts, 9
 points) into ``_build/demo-class/``, writes the submissions of a class — a good student, a
-partially correct one, a blank release, an empty folder, a misnamed notebook, and a hostile
+partially correct one, a blank release, an empty folder, a renamed notebook, and a hostile
 student per trick the grader must not fall for (patched asserts and torch, input transformers,
 objects equal to everything, forged result files, infinite loops, ``os._exit``, a 10 GB
 allocation, deleted or edited test cells, bad JSON, ...) — then runs the instructor's commands::
