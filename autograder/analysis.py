@@ -130,7 +130,9 @@ def analyse(sources: list[str], *, seconds: float = 20.0, memory_mb: int = 1024)
         try:
             os.close(read_fd)
             resource.setrlimit(resource.RLIMIT_CPU, (int(seconds) + 1, int(seconds) + 1))
-            resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
+            # On top of what the forked grader already maps (torch alone maps gigabytes).
+            address_space = _mapped_bytes() + (memory_mb << 20)
+            resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
             try:
                 cells = [analyse_cell(s, transform).__dict__ for s in sources]
                 payload = {"cells": cells}
@@ -165,6 +167,15 @@ def analyse(sources: list[str], *, seconds: float = 20.0, memory_mb: int = 1024)
     if "failed" in payload:
         raise AnalysisFailed(payload["failed"])
     return [CellAnalysis(**c) for c in payload["cells"]]
+
+
+def _mapped_bytes() -> int:
+    """The address space this process maps now (VmSize)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) << 10
+    return 0
 
 
 def _read_all(fd: int, pid: int, *, deadline: float) -> bytes | None:
