@@ -577,8 +577,9 @@ def variance_reference(widths, bounds):
     return torch.prod(n[:-1] * var), torch.prod(n[1:] * var)
 
 
-def _ratios(widths, var):
-    return float(np.prod(widths[:-1] * var)), float(np.prod(widths[1:] * var))
+def _ratios(widths, var, *, fan_forward=0, fan_backward=1):
+    fans = (widths[:-1], widths[1:])
+    return float(np.prod(fans[fan_forward] * var)), float(np.prod(fans[fan_backward] * var))
 
 
 def _variance_a_squared(widths, bounds):
@@ -590,10 +591,11 @@ def _variance_width_a(widths, bounds):
     return _ratios(widths, bounds**2 / 12)
 
 
+def _variance_fans_swapped(widths, bounds):
+    return _ratios(widths, bounds**2 / 3, fan_forward=1, fan_backward=0)
+
+
 def _variance_same_both_ways(widths, bounds):
-    # n_in Var(W) per layer in both directions. Swapping the fans (n_out forward, n_in backward) gives the
-    # same backward ratio by construction, so no case can tell the two apart there: one entry, one feedback
-    # about which fan goes with which direction (a swapped answer is named for its backward ratio).
     forward, _ = _ratios(widths, bounds**2 / 3)
     return forward, forward
 
@@ -652,11 +654,12 @@ UNDERSTANDING_PARTS = [
              "variance of a uniform of width a": Mutant(_variance_width_a, book="ch04-rule-variance", feedback=(
                  "U[-a, a] has width 2a, and a uniform distribution of width w has variance w^2 / 12: "
                  "(2a)^2 / 12 = a^2 / 3.")),
+             "fan-in and fan-out swapped": Mutant(_variance_fans_swapped, book=_SCALES_BOOK, feedback=(
+                 "A pre-activation sums n_in products (forward: n_in Var(W) per layer); a backpropagated "
+                 "gradient sums over the n_out units above (backward: n_out Var(W) per layer).")),
              "one ratio for both directions": Mutant(_variance_same_both_ways, book=_SCALES_BOOK, feedback=(
-                 "Each direction has its own fan. A pre-activation sums n_in products, so the forward pass "
-                 "multiplies the variance by n_in Var(W) per layer; a backpropagated gradient sums over the "
-                 "n_out units above, so the backward pass multiplies it by n_out Var(W). Unless every layer "
-                 "is square the two ratios differ, which is why Glorot and Bengio compromise on "
+                 "The forward pass multiplies by n_in Var(W) per layer and the backward pass by n_out Var(W): "
+                 "unless every layer is square they differ, which is why Glorot and Bengio compromise on "
                  "2 / (n_in + n_out).")),
              "standard deviations instead of variances": Mutant(_variance_std, book=_SCALES_BOOK, feedback=(
                  "Variances of independent terms add: each layer multiplies the variance by n Var(W), with "
