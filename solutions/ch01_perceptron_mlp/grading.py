@@ -507,6 +507,13 @@ def _pair_xor(table, d):
     return False
 
 
+def _is_gate(table, d):
+    """AND, OR or NOT of literals: a single 1 or a single 0 in the table, or one input (or its negation)."""
+    X = _bits(d)
+    single_input = any(np.array_equal(table, X[:, j]) or np.array_equal(table, 1 - X[:, j]) for j in range(d))
+    return int(np.sum(table)) in (0, 1, len(table) - 1, len(table)) or single_input
+
+
 def _hidden_case(rng, d, table):
     order = rng.permutation(2 ** d)
     return {"X": _bits(d)[order], "y": np.asarray(table, dtype=np.int64)[order]}
@@ -514,9 +521,13 @@ def _hidden_case(rng, d, table):
 
 def needs_hidden_cases(rng):
     """Ten functions of 2 to 4 bits, five of each answer, in a random order. On purpose: XOR or XNOR;
-    the parity of 3 bits (no two-input XOR hides in it); a separable function that is not monotone
-    (a negative weight); a separable one whose table has several ones and zeros (not an AND or OR);
-    a separable one the learning rule needs at least 8 epochs for, in the order given."""
+    the parity of 3 bits (no two-input XOR hides in it); a function of 3 bits that is not separable and
+    holds no two-input XOR; a random one of 4 bits that is not separable; a monotone one of 4 bits that
+    is not separable either, (x_i and x_j) or (x_k and x_l); a separable function of 2 bits that is not
+    monotone (a negative weight) and a monotone separable one of 3 bits that is no single gate (several
+    ones and zeros), both in an order the learning rule gets right within 5 epochs; a single gate of 4
+    bits (one 1 or one 0 in the table); a separable one the learning rule needs at least 8 epochs for,
+    in the order given, of 3 and of 4 bits."""
     separable = {d: sorted(_threshold_tables(d)) for d in (2, 3, 4)}
 
     def pick_separable(d, accept):
@@ -524,6 +535,13 @@ def needs_hidden_cases(rng):
             table = np.array(separable[d][rng.integers(len(separable[d]))])
             if accept(table):
                 return table
+
+    def learnt_within_5_epochs(d, accept):
+        """A separable table and an order of its rows that the learning rule gets right in 5 epochs."""
+        while True:
+            case = _hidden_case(rng, d, pick_separable(d, accept))
+            if _epochs_to_learn(case["X"], case["y"], cap=5) is not None:
+                return case
 
     def pick_other(d, accept):
         while True:
@@ -533,14 +551,17 @@ def needs_hidden_cases(rng):
 
     parity2 = (_bits(2).sum(axis=1) % 2).astype(np.int64)
     parity3 = (_bits(3).sum(axis=1) % 2).astype(np.int64)
+    i, j, k, l = rng.permutation(4)
+    X4 = _bits(4)
+    two_pairs = ((X4[:, i] * X4[:, j] + X4[:, k] * X4[:, l]) > 0).astype(np.int64)
     cases = [_hidden_case(rng, 2, parity2 if rng.random() < 0.5 else 1 - parity2),
              _hidden_case(rng, 3, parity3 if rng.random() < 0.5 else 1 - parity3),
              _hidden_case(rng, 3, pick_other(3, lambda t: not _pair_xor(t, 3))),
              _hidden_case(rng, 4, pick_other(4, lambda t: not _pair_xor(t, 4))),
-             _hidden_case(rng, 4, pick_other(4, lambda t: True)),
-             _hidden_case(rng, 2, pick_separable(2, lambda t: not _is_monotone(t, 2))),
-             _hidden_case(rng, 3, pick_separable(3, lambda t: 2 <= t.sum() <= 6)),
-             _hidden_case(rng, 4, pick_separable(4, lambda t: 3 <= t.sum() <= 13))]
+             _hidden_case(rng, 4, two_pairs),
+             learnt_within_5_epochs(2, lambda t: not _is_monotone(t, 2)),
+             learnt_within_5_epochs(3, lambda t: _is_monotone(t, 3) and not _is_gate(t, 3)),
+             _hidden_case(rng, 4, pick_separable(4, lambda t: t.sum() in (1, 15)))]
     for d in (3, 4):
         while True:                                  # hard for the learning rule, in the order given
             case = _hidden_case(rng, d, pick_separable(d, lambda t: 2 <= t.sum() <= 2 ** d - 2))
@@ -573,9 +594,7 @@ def _needs_not_monotone(X, y):
 
 def _needs_gates_only(X, y):
     # "A perceptron computes AND, OR and NOT": one 1 or one 0 in the table (or a single input).
-    ones = int(np.sum(y))
-    single_input = any(np.array_equal(y, X[:, j]) or np.array_equal(y, 1 - X[:, j]) for j in range(X.shape[1]))
-    return ONE_PERCEPTRON if ones in (0, 1, len(y) - 1, len(y)) or single_input else HIDDEN_LAYER
+    return ONE_PERCEPTRON if _is_gate(_canonical(X, y), X.shape[1]) else HIDDEN_LAYER
 
 
 def _needs_five_epochs(X, y):

@@ -537,7 +537,9 @@ def _regime_lrs(rng, lam_max, labels):
 
 def regime_cases(rng):
     """Eight bowls, six learning rates each (two per regime, shuffled). The first bowl is a trap: its two
-    eigenvectors are at 45 degrees to the axes, so the diagonal of H (and its trace) mislead."""
+    eigenvectors are at 45 degrees to the axes, so the diagonal of H (and its trace) mislead. The second is
+    nearly round (condition number below 1.4): there the smallest eigenvalue leaves the smooth regime
+    too, while on the others it says 'smooth' to almost every learning rate."""
     cases = []
     L = float(np.exp(rng.uniform(np.log(0.5), np.log(50.0))))
     c = np.sqrt(0.5)
@@ -545,9 +547,9 @@ def regime_cases(rng):
     H = Q @ np.diag([L, L / 6]) @ Q.T                 # diagonal 7L/12, trace 7L/6, eigenvalues L and L/6
     products = np.array([0.9, 0.95, 1.5, 1.9, 2.5, 3.0])  # eta * lambda_max: smooth, smooth, zig-zag x2, diverges x2
     cases.append({"H": H, "lrs": products[rng.permutation(6)] / L})
-    for _ in range(7):
+    for k in range(7):
         d = int(rng.integers(2, 6))
-        kappa = float(np.exp(rng.uniform(np.log(3.0), np.log(100.0))))
+        kappa = float(rng.uniform(1.05, 1.4) if k == 0 else np.exp(rng.uniform(np.log(3.0), np.log(100.0))))
         lam = np.exp(rng.uniform(0.0, np.log(kappa), size=d))
         lam[0], lam[1] = 1.0, kappa                   # the extremes are there
         lam *= float(np.exp(rng.uniform(np.log(0.1), np.log(20.0))))

@@ -497,12 +497,12 @@ def _verdict(rel):
 
 
 # -- gradcheck_verdicts: read the relative error of each check -------------------------------------
-def _check_row(rng, m, target, scale):
+def _check_row(rng, m, target, scale, dead_units):
     """An analytic gradient and a finite-difference one whose relative error (the chapter's, elementwise
-    max with the floor) is `target`: one small entry carries it, the others agree to much better, and a
-    few entries are exactly 0 in both (dead ReLU units), where only the floor avoids 0 / 0."""
+    max with the floor) is `target`: one small entry carries it, the others agree to much better. With
+    `dead_units`, a few entries are exactly 0 in both (dead ReLU units), where only the floor avoids 0 / 0."""
     a = scale * rng.standard_normal(m)
-    zeros = rng.choice(m, size=int(rng.integers(1, 3)), replace=False)
+    zeros = rng.choice(m, size=int(rng.integers(1, 3)) if dead_units else 0, replace=False)
     a[zeros] = 0.0
     small = np.argsort(np.abs(a))
     j = next(k for k in small if a[k] != 0.0)          # the worst entry is a small one: norms hide it
@@ -515,15 +515,21 @@ def _check_row(rng, m, target, scale):
 
 
 def verdict_cases(rng):
+    """Four matrices of 6 to 10 checks. In each, a 'correct' check has dead units (0 / 0 without the floor)
+    and a 'suspicious' one has none (so forgetting the floor does not turn every answer into 'wrong'); the
+    other checks have them at random. The first matrix holds no 'wrong' check, so one verdict for the
+    whole matrix is not 'wrong' there either."""
     cases = []
-    for _ in range(4):
+    for c in range(4):
         k, m = int(rng.integers(6, 11)), int(rng.integers(6, 30))
-        labels = [CORRECT, SUSPICIOUS, PROBABLY_WRONG, WRONG] + list(rng.choice(list(_BANDS), size=k - 4))
+        bands = [CORRECT, SUSPICIOUS, PROBABLY_WRONG] + ([WRONG] if c else [])
+        labels = bands + list(rng.choice(bands, size=k - len(bands)))
         rows = []
-        for label in (labels[i] for i in rng.permutation(k)):
-            low, high = _BANDS[label]
+        for i in rng.permutation(k):
+            low, high = _BANDS[labels[i]]
             target = float(np.exp(rng.uniform(np.log(low), np.log(high))))
-            rows.append(_check_row(rng, m, target, scale=10.0 ** rng.uniform(-4.0, 2.0)))
+            dead_units = i == 0 or (i != 1 and rng.random() < 0.5)
+            rows.append(_check_row(rng, m, target, scale=10.0 ** rng.uniform(-4.0, 2.0), dead_units=dead_units))
         cases.append({"analytic": np.array([a for a, _ in rows]), "numeric": np.array([b for _, b in rows])})
     return cases
 
@@ -569,8 +575,10 @@ def _verdict_always(label):
 
 # -- gradcheck_diagnosis: a failing check of a two-layer ReLU network, bug or kink? -----------------
 def diagnosis_cases(rng):
-    """Ten checks of (W1, b1, W2, b2), with the first layer's pre-activations z1 and the step h."""
-    kinds = ["correct", "correct", "correct", "kink", "kink", "kink", "kink",
+    """Ten checks of (W1, b1, W2, b2), with the first layer's pre-activations z1 and the step h. Two bugs
+    fail the first layer only, far from the kink: one with every unit active (z1 > h everywhere, so the
+    sign of z1 alone says 'no kink' too), one where z1 may be very negative (only |z1| says 'no kink')."""
+    kinds = ["correct", "correct", "kink", "kink", "kink", "kink", "bug: first layer, every unit active",
              "bug: first layer, no kink", "bug: second layer, kink nearby", "bug: everything"]
     cases, subtle = [], True
     for kind in (kinds[i] for i in rng.permutation(len(kinds))):
@@ -578,15 +586,19 @@ def diagnosis_cases(rng):
         n, units = int(rng.integers(8, 40)), int(rng.integers(4, 16))
         z1 = rng.standard_normal((n, units)) * rng.uniform(0.5, 3.0)
         z1[np.abs(z1) < 20 * h] = 20 * h                               # far from the kink, by default
-        near = rng.random() < 0.5 or kind in ("kink", "bug: second layer, kink nearby")
-        if near and kind != "bug: first layer, no kink":
-            z1[rng.integers(n), rng.integers(units)] = rng.choice([-1.0, 1.0]) * rng.uniform(0.1, 0.9) * h
-        if rng.random() < 0.5:                                          # a very negative one: |z| matters
-            z1[rng.integers(n), rng.integers(units)] = -rng.uniform(5.0, 50.0)
+        if kind == "bug: first layer, every unit active":
+            z1 = np.abs(z1)
+        else:
+            at_kink, far_below = zip(*np.unravel_index(rng.choice(n * units, size=2, replace=False), z1.shape))
+            near = rng.random() < 0.5 or kind in ("kink", "bug: second layer, kink nearby")
+            if near and kind != "bug: first layer, no kink":
+                z1[at_kink] = rng.choice([-1.0, 1.0]) * rng.uniform(0.1, 0.9) * h
+            if rng.random() < 0.5:                                      # a very negative one: |z| matters
+                z1[far_below] = -rng.uniform(5.0, 50.0)
         good = 10.0 ** rng.uniform(-12.0, -8.0, size=4)
         bad = 10.0 ** rng.uniform(-6.5, -1.0, size=4)                   # some in 1e-7..1e-4: still a failure
         rel = good.copy()
-        if kind == "kink" or kind == "bug: first layer, no kink":
+        if kind == "kink" or kind.startswith("bug: first layer"):
             rel[:2] = bad[:2]
             if kind == "kink" and subtle:               # a failure the table calls only 'suspicious'
                 rel[:2], subtle = 10.0 ** rng.uniform(-6.5, -5.0, size=2), False
