@@ -112,7 +112,51 @@ def grade(course: Course, *, assignments=None, students=None, workers: int | Non
         finally:
             bar.close()
             collector.flush_gradebook(final=True)
+    if not report.interrupted:
+        for name, (spec, _) in prepared.items():
+            try:
+                review_copies(course, spec)
+            except Exception as exc:   # noqa: BLE001 - a review that fails costs no grade
+                report.errors.append(("*", name, f"the copy review failed ({type(exc).__name__}: {exc}); "
+                                                 "scores are unaffected"))
     return report
+
+
+COPY = "copy"
+
+
+def review_copies(course, spec) -> None:
+    """Flag answers alike to another student's, to mlp_lib's implementation or to the solution, in each result's
+    review list (the class report shows them side by side). Scores are never changed."""
+    from . import report as class_report
+
+    students = course.submitted_students()
+    pairs, library = class_report.find_similar(course, spec, students)
+    found: dict = {}
+    for f in pairs:
+        found.setdefault(f.left, []).append((f, f.right, "another student's answer"))
+        found.setdefault(f.right, []).append((f, f.left, "another student's answer"))
+    for f in library:
+        found.setdefault(f.left, []).append((f, f.right, "a reference"))
+    notebook_of = {p.function: spec.notebook_of[p.id] for p in spec.parts}
+    for student in students:
+        result = results.load(course, student, spec.name)
+        if result is None:
+            continue
+        wanted: dict = {}
+        for f, other, what in found.get(student, []):
+            item = {"kind": COPY, "function": f.function, "alike_to": other, "similarity": round(f.score, 2),
+                    "why": f"{f.function} is {f.score:.0%} alike to {other} ({what}), renamed variables and layout "
+                           "aside: look at both (python -m autograder report shows them side by side)"}
+            wanted.setdefault(notebook_of.get(f.function), []).append(item)
+        changed = False
+        for name, nb in result.notebooks.items():
+            kept = [r for r in nb.review if r.get("kind") != COPY]
+            new = kept + wanted.get(name, [])
+            if new != nb.review:
+                nb.review, changed = new, True
+        if changed:
+            results.save(course, result)
 
 
 def _prepare(course, name, writer, device):

@@ -215,14 +215,52 @@ def function_source(code: str, name: str) -> str | None:
     return ast.get_source_segment(code, found) if found is not None else None
 
 
+def _top_level_defs(code: str) -> dict[str, str]:
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return {}
+    return {node.name: ast.get_source_segment(code, node) or "" for node in tree.body
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+
+
+def _called_names(source: str) -> set[str]:
+    try:
+        tree = ast.parse(textwrap.dedent(source))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return set()
+    return {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+
+
+def with_helpers(name: str, defs: dict[str, str], *, depth: int = 3) -> str | None:
+    """The source of ``name`` followed by the functions of ``defs`` it calls, transitively: code pasted in as
+    a helper and called from a thin wrapper is part of the answer."""
+    if name not in defs:
+        return None
+    seen, order, todo = {name}, [name], [(name, 0)]
+    while todo:
+        current, level = todo.pop(0)
+        if level >= depth:
+            continue
+        for callee in sorted(_called_names(defs[current])):
+            if callee in defs and callee not in seen:
+                seen.add(callee)
+                order.append(callee)
+                todo.append((callee, level + 1))
+    return "\n\n".join(defs[n] for n in order)
+
+
 def answers_of(cells: list[str], functions) -> dict[str, str]:
-    """{function: its source} from a notebook's code cells (the last definition wins, as when run)."""
-    out = {}
+    """{function: its source and the student's functions it calls} from a notebook's code cells (the last
+    definition of each name wins, as when run)."""
+    defs: dict[str, str] = {}
     for code in cells:
-        for name in functions:
-            src = function_source(code, name)
-            if src is not None:
-                out[name] = src
+        defs.update(_top_level_defs(code))
+    out = {}
+    for name in functions:
+        source = with_helpers(name, defs)
+        if source is not None:
+            out[name] = source
     return out
 
 
@@ -250,11 +288,17 @@ def mlp_lib_sources(root: Path = MLP_LIB) -> dict[str, str]:
 
 def library_references(function: str, forbid=()) -> list[Reference]:
     """mlp_lib's implementations an answer of ``function`` must not be: the mlp_lib function or class
-    of that name and the ``forbid`` names of its part (no course needed: a grading worker can call it)."""
+    of that name and the ``forbid`` names of its part, each with the module's functions it calls (its
+    private kernel, say); no course needed: a grading worker can call it."""
     library = mlp_lib_sources()
     labels = [label for label in library if label.rsplit(".", 1)[1] == function]
     labels += [f for f in forbid if f in library and f not in labels]
-    return [Reference(label, function, fingerprint(library[label])) for label in labels]
+    refs = []
+    for label in labels:
+        module = label.rsplit(".", 1)[0]
+        defs = {l.rsplit(".", 1)[1]: src for l, src in library.items() if l.rsplit(".", 1)[0] == module}
+        refs.append(Reference(label, function, fingerprint(with_helpers(label.rsplit(".", 1)[1], defs))))
+    return refs
 
 
 def solution_references(course, assignment: str, functions) -> dict[str, Reference]:

@@ -360,3 +360,46 @@ def test_what_a_round_reveals_is_useless_in_the_next_round(course, monkeypatch):
     finally:
         path = course.private_dir / "rounds.json"
         path.unlink()
+
+
+def _renamed(source: str, prefix: str) -> str:
+    """``source`` with every local variable renamed and its layout redone (what a copier does).
+
+    Parameters keep their names: callers may pass them by keyword."""
+    import ast
+
+    tree = ast.parse(source)
+    bound = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in bound:
+            node.id = prefix + node.id
+    return ast.unparse(tree)
+
+
+def test_copies_of_the_library_or_of_another_student_are_flagged_for_review_and_scores_unchanged(course):
+    import inspect
+
+    from mlp_lib import normalization
+
+    train = _renamed(inspect.getsource(normalization._batchnorm_train), "my_").replace(
+        "def _batchnorm_train", "def train_kernel")
+    infer = _renamed(inspect.getsource(normalization._batchnorm_eval), "my_").replace(
+        "def _batchnorm_eval", "def eval_kernel")
+    wrapper = ("def batchnorm_forward(x, gamma, beta, running_mean, running_var, *, training, momentum=0.1, "
+               "eps=1e-5):\n    if training:\n        return train_kernel(x, gamma, beta, running_mean, running_var, "
+               "momentum, eps)\n    return eval_kernel(x, gamma, beta, running_mean, running_var, eps)\n")
+    submit(course, "copier_lib", CH07, solved(CH07, {"batchnorm-forward-impl": "\n\n".join([train, infer, wrapper])}))
+    ours = answer(CH07, "batchnorm-forward-impl")
+    twin = _renamed(ours, "q_")
+    submit(course, "copier_a", CH07, solved(CH07, {"batchnorm-forward-impl": twin}))
+    submit(course, "copier_b", CH07, solved(CH07, {"batchnorm-forward-impl": _renamed(ours, "z_")}))
+    assert grade(course, ["copier_lib", "copier_a", "copier_b"]) == 0
+    assert result(course, "copier_lib", CH07).status.kind == "graded"
+    review = {s: [r for nb in result(course, s, CH07).notebooks.values() for r in nb.review if r["kind"] == "copy"]
+              for s in ("copier_a", "copier_b")}
+    assert any(r["alike_to"] == "copier_b" for r in review["copier_a"])
+    assert any(r["alike_to"] == "copier_a" for r in review["copier_b"])
+    assert all(result(course, s, CH07).score == full(CH07) for s in ("copier_a", "copier_b"))
+    pasted = [r for nb in result(course, "copier_lib", CH07).notebooks.values() for r in nb.review
+              if r["kind"] == "copy" and r["alike_to"].startswith("mlp_lib.")]
+    assert pasted, "mlp_lib's kernel pasted in as a helper must be flagged"
