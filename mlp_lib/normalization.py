@@ -159,14 +159,6 @@ def _batchnorm_backward(dout, cache, *, input_grad=True):
     return dx, dgamma, dbeta
 
 
-# The ch07 grading spec (solutions/ch07_batch_normalization/grading.py) forbids the
-# kernels under their former public names; these aliases keep those names resolving
-# until the spec forbids the private names instead (tests/test_mlp_lib_names.py).
-batchnorm_train_kernel = _batchnorm_train
-batchnorm_eval_kernel = _batchnorm_eval
-batchnorm_backward_kernel = _batchnorm_backward
-
-
 class Standardizer:
     """Per-feature standardization ``(X - mean) / std`` fitted on training data.
 

@@ -347,9 +347,9 @@ def _backward_mutant(**switches):
     return backward
 
 
-_FORBID_NORMALIZATION = ("mlp_lib.normalization.Standardizer", "mlp_lib.normalization.batchnorm_train_kernel",
-                         "mlp_lib.normalization.batchnorm_eval_kernel",
-                         "mlp_lib.normalization.batchnorm_backward_kernel", "mlp_lib.modules.BatchNorm1d",
+_FORBID_NORMALIZATION = ("mlp_lib.normalization.Standardizer", "mlp_lib.normalization._batchnorm_train",
+                         "mlp_lib.normalization._batchnorm_eval",
+                         "mlp_lib.normalization._batchnorm_backward", "mlp_lib.modules.BatchNorm1d",
                          "sklearn.preprocessing.StandardScaler")
 
 
