@@ -389,10 +389,26 @@ def test_copies_of_the_library_or_of_another_student_are_flagged_for_review_and_
                "eps=1e-5):\n    if training:\n        return train_kernel(x, gamma, beta, running_mean, running_var, "
                "momentum, eps)\n    return eval_kernel(x, gamma, beta, running_mean, running_var, eps)\n")
     submit(course, "copier_lib", CH07, solved(CH07, {"batchnorm-forward-impl": "\n\n".join([train, infer, wrapper])}))
-    ours = answer(CH07, "batchnorm-forward-impl")
-    twin = _renamed(ours, "q_")
-    submit(course, "copier_a", CH07, solved(CH07, {"batchnorm-forward-impl": twin}))
-    submit(course, "copier_b", CH07, solved(CH07, {"batchnorm-forward-impl": _renamed(ours, "z_")}))
+    # copier_a's own answer, unlike the solution that many students of this course submit (code most of
+    # the class wrote alike is no evidence), and copier_b's renamed, re-laid-out copy of it
+    own = (
+        "def batchnorm_forward(x, gamma, beta, running_mean, running_var, *, training, momentum=0.1, eps=1e-5):\n"
+        "    if not training:\n"
+        "        stats = {'mu': running_mean, 'sigma2': running_var}\n"
+        "        updated = (np.array(running_mean, copy=True), np.array(running_var, copy=True))\n"
+        "    else:\n"
+        "        batch = x.shape[0]\n"
+        "        stats = {'mu': np.mean(x, axis=0), 'sigma2': np.var(x, axis=0)}\n"
+        "        unbiased = np.var(x, axis=0, ddof=1)\n"
+        "        updated = (momentum * stats['mu'] + (1 - momentum) * running_mean,\n"
+        "                   momentum * unbiased + (1 - momentum) * running_var)\n"
+        "    centred = x - stats['mu']\n"
+        "    scale = (stats['sigma2'] + eps) ** -0.5\n"
+        "    normalised = centred * scale\n"
+        "    result = normalised * gamma + beta\n"
+        "    return result, {'training': training, 'xc': centred, 'gamma': gamma, 'inv_std': scale}, *updated\n")
+    submit(course, "copier_a", CH07, solved(CH07, {"batchnorm-forward-impl": own}))
+    submit(course, "copier_b", CH07, solved(CH07, {"batchnorm-forward-impl": _renamed(own, "z_")}))
     assert grade(course, ["copier_lib", "copier_a", "copier_b"]) == 0
     assert result(course, "copier_lib", CH07).status.kind == "graded"
     review = {s: [r for nb in result(course, s, CH07).notebooks.values() for r in nb.review if r["kind"] == "copy"]
