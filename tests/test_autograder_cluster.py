@@ -45,7 +45,8 @@ def cluster(tmp_path):
 
 
 def make_class(tmp_path, cluster, n_slow=8):
-    course = agtools.make_course(tmp_path / "class", limits=agtools.FAST_LIMITS)
+    # uids of their own: tests run in parallel, and these check that no process of their jobs' uids is left
+    course = agtools.make_course(tmp_path / "class", limits={**agtools.FAST_LIMITS, "uid_base": 67300})
     with open(course.root / "autograder.toml", "a") as fh:
         fh.write(f"\n[cluster]\ntls = {str(cluster.tls)!r}\n")
     course = type(course).open(course.root)
@@ -221,12 +222,15 @@ def test_killing_the_grader_stops_its_local_workers_and_their_jobs(tmp_path, clu
     assert family, "the grader started no workers"
     proc.kill()
     proc.wait()
-    deadline = time.monotonic() + 15
-    alive = family
-    while alive and time.monotonic() < deadline:
-        alive = [pid for pid in family if (sandbox._proc_status(str(pid)) or {}).get("State", "Z")[:1] not in "Z"]
-        time.sleep(0.2)
-    assert alive == []
     uids = {str(course.limits.uid_base + n) for n in range(course.limits.slots)}
-    assert not [pid for pid, st in sandbox._processes() if st.get("Uid", "").split()[:1]
+
+    def left():    # the grader's workers, and every job process (one started after `family` was read too)
+        workers = [pid for pid in family if (sandbox._proc_status(str(pid)) or {}).get("State", "Z")[:1] not in "Z"]
+        jobs = [pid for pid, st in sandbox._processes() if st.get("Uid", "").split()[:1]
                 and st["Uid"].split()[0] in uids and not st.get("State", "").startswith("Z")]
+        return workers + jobs
+
+    deadline = time.monotonic() + 15
+    while left() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert left() == []
