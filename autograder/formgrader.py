@@ -32,6 +32,7 @@ from pathlib import Path
 
 from . import matching, notebooks
 from .course import Course, write_private
+from .jobs import NotAFile
 
 SAFE_MIMETYPES = ("text/plain", "image/png", "image/jpeg")
 _BASE64 = re.compile(r"[A-Za-z0-9+/=\s]*")
@@ -255,7 +256,7 @@ def write_autograded(course: Course, result) -> dict[str, bool]:
                   "`result.json` and the student's feedback page.")
         try:
             submitted = matching.submitted_bytes(course, path)
-        except Exception:   # noqa: BLE001 - jobs.NotAFile: a link; its result already says unreadable
+        except (NotAFile, OSError):   # a link: its result already says unreadable
             target.unlink(missing_ok=True)
             continue
         nb, got = autograded_notebook(

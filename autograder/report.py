@@ -21,6 +21,7 @@ from pathlib import Path
 from . import grades, matching, notebooks, similarity
 from . import roster as roster_mod
 from .course import Course, write_private
+from .jobs import NotAFile
 from .spec import load_spec
 
 _STYLE = """
@@ -226,7 +227,7 @@ def student_answers(course: Course, spec, students) -> list[Answer]:
             try:
                 cells = notebooks.read_submission(matching.submitted_bytes(course, path) or b"",
                                                   max_bytes=course.limits.max_notebook_mb << 20)
-            except Exception:   # noqa: BLE001 - a link (jobs.NotAFile), not a notebook: nothing to compare
+            except (NotAFile, notebooks.Unreadable, OSError):   # a link, not a notebook: nothing to compare
                 continue
             code += [notebooks.source_text(c) for c in cells
                      if c.get("cell_type") == "code" and not notebooks.is_instructor_cell(c)]
